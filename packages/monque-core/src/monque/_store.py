@@ -1,0 +1,337 @@
+"""Every read and write of the jobs collection, each one fenced where it must be."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from ._job import Job, JobStatus
+
+__all__ = ["CLAIM_SORT", "JobStore", "utcnow"]
+
+Document = dict[str, Any]
+
+PENDING = JobStatus.PENDING.value
+PROCESSING = JobStatus.PROCESSING.value
+COMPLETED = JobStatus.COMPLETED.value
+FAILED = JobStatus.FAILED.value
+
+CLAIM_SORT = [("priority", DESCENDING), ("nextRunAt", ASCENDING), ("_id", ASCENDING)]
+
+_LEASE_FIELDS = {
+    "lockedAt": "",
+    "claimedBy": "",
+    "claimToken": "",
+    "lastHeartbeat": "",
+    "heartbeatInterval": "",
+}
+
+
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware in UTC, at MongoDB's millisecond grain."""
+    now = dt.datetime.now(dt.timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class JobStore:
+    """The jobs collection of one instance.
+
+    Writes that finish a job match the job's id, `status: processing`, this
+    instance as `claimedBy` and the claim's token, so that an owner whose lease
+    was taken away changes nothing.
+    """
+
+    def __init__(
+        self,
+        collection: AsyncCollection[Document],
+        *,
+        instance_id: str,
+        heartbeat_interval: float,
+    ) -> None:
+        self.collection = collection
+        self.instance_id = instance_id
+        self._heartbeat_ms = int(heartbeat_interval * 1000)
+
+    async def ensure_indexes(self) -> None:
+        """Create the indexes behind every hot query; existing ones are kept."""
+        await self.collection.create_indexes(
+            [
+                IndexModel(
+                    [("name", ASCENDING), ("status", ASCENDING), *CLAIM_SORT],
+                    name="monque_claim",
+                ),
+                IndexModel(
+                    [("status", ASCENDING), ("lastHeartbeat", ASCENDING)],
+                    name="monque_stale",
+                ),
+                IndexModel(
+                    [("name", ASCENDING), ("uniqueKey", ASCENDING)],
+                    name="monque_unique",
+                    unique=True,
+                    partialFilterExpression={
+                        "uniqueKey": {"$exists": True},
+                        "status": {"$in": [PENDING, PROCESSING]},
+                    },
+                ),
+                IndexModel(
+                    [("status", ASCENDING), ("updatedAt", ASCENDING)],
+                    name="monque_status_updated",
+                ),
+                IndexModel(
+                    [("name", ASCENDING), ("status", ASCENDING), ("nextRunAt", ASCENDING)],
+                    name="monque_next_due",
+                ),
+                IndexModel([("claimToken", ASCENDING)], name="monque_claim_token"),
+            ]
+        )
+
+    async def insert(self, document: Document) -> tuple[Document, bool]:
+        """Store a new job; return it and whether it was created.
+
+        A job whose unique key is held by a pending or processing job is not
+        stored: the holder comes back instead.
+        """
+        while True:
+            try:
+                await self.collection.insert_one(document)
+            except DuplicateKeyError:
+                existing = await self.collection.find_one(
+                    {
+                        "name": document["name"],
+                        "uniqueKey": document["uniqueKey"],
+                        "status": {"$in": [PENDING, PROCESSING]},
+                    }
+                )
+                if existing is not None:
+                    return existing, False
+
+                # The holder finished between the two round trips: try again.
+                document.pop("_id", None)
+                continue
+
+            return document, True
+
+    async def insert_many(self, documents: Sequence[Document]) -> list[Document]:
+        """Store jobs without unique keys in one round trip, in order."""
+        if documents:
+            await self.collection.insert_many(list(documents), ordered=True)
+
+        return list(documents)
+
+    async def find(self, job_id: ObjectId) -> Document | None:
+        """Return one job's document, or `None`."""
+        return await self.collection.find_one({"_id": job_id})
+
+    def _claim_update(self, now: dt.datetime, token: str) -> Document:
+        return {
+            "$set": {
+                "status": PROCESSING,
+                "claimedBy": self.instance_id,
+                "claimToken": token,
+                "lockedAt": now,
+                "lastHeartbeat": now,
+                "heartbeatInterval": self._heartbeat_ms,
+                "updatedAt": now,
+            }
+        }
+
+    async def claim(self, name: str, limit: int, *, batch: bool = True) -> list[Job]:
+        """Claim up to `limit` due jobs of `name`, in claim order.
+
+        With `batch`, several jobs are claimed in three round trips whatever
+        their number: read candidate ids, update those still pending under a new
+        claim token, read back what carries the token. Jobs taken by a competing
+        instance in between are simply not returned. Without it, each job takes
+        one atomic find-and-modify.
+        """
+        if limit <= 0:
+            return []
+
+        now = utcnow()
+        due = {"name": name, "status": PENDING, "nextRunAt": {"$lte": now}}
+        if limit == 1 or not batch:
+            return await self._claim_each(due, limit, now)
+
+        cursor = self.collection.find(due, {"_id": 1}, sort=CLAIM_SORT, limit=limit)
+        ids = [doc["_id"] async for doc in cursor]
+        if not ids:
+            return []
+
+        token = uuid.uuid4().hex
+        result = await self.collection.update_many(
+            {**due, "_id": {"$in": ids}}, self._claim_update(now, token)
+        )
+        if result.modified_count == 0:
+            return []
+
+        claimed = self.collection.find({"claimToken": token}, sort=CLAIM_SORT)
+        return [Job.from_document(doc) async for doc in claimed]
+
+    async def _claim_each(self, due: Document, limit: int, now: dt.datetime) -> list[Job]:
+        jobs: list[Job] = []
+        for _ in range(limit):
+            doc = await self.collection.find_one_and_update(
+                due,
+                self._claim_update(now, uuid.uuid4().hex),
+                sort=CLAIM_SORT,
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is None:
+                break
+
+            jobs.append(Job.from_document(doc))
+
+        return jobs
+
+    def _fence(self, job: Job) -> Document:
+        return {
+            "_id": ObjectId(job.id),
+            "status": PROCESSING,
+            "claimedBy": self.instance_id,
+            "claimToken": job.claim_token,
+        }
+
+    async def _finish(self, job: Job, update: Document) -> bool:
+        result = await self.collection.update_one(self._fence(job), update)
+        return result.matched_count == 1
+
+    async def complete(self, job: Job, *, next_run_at: dt.datetime | None) -> bool:
+        """Record a successful attempt; return whether this instance still owned it.
+
+        A recurring job goes back to `pending` at `next_run_at` instead.
+        """
+        now = utcnow()
+        fields: Document = {"updatedAt": now}
+        if next_run_at is None:
+            fields |= {"status": COMPLETED, "completedAt": now}
+        else:
+            fields |= {"status": PENDING, "nextRunAt": next_run_at, "failCount": 0}
+
+        return await self._finish(job, {"$set": fields, "$unset": _LEASE_FIELDS})
+
+    async def fail(
+        self, job: Job, *, reason: str, retry_at: dt.datetime | None
+    ) -> bool:
+        """Record a failed attempt: retry at `retry_at`, or fail for good."""
+        now = utcnow()
+        fields: Document = {"failReason": reason, "updatedAt": now}
+        if retry_at is None:
+            fields |= {"status": FAILED, "failedAt": now}
+        else:
+            fields |= {"status": PENDING, "nextRunAt": retry_at}
+
+        update = {"$set": fields, "$inc": {"failCount": 1}, "$unset": _LEASE_FIELDS}
+        return await self._finish(job, update)
+
+    async def release(self, job: Job) -> bool:
+        """Hand a claimed job back to `pending` without counting an attempt."""
+        update = {"$set": {"status": PENDING, "updatedAt": utcnow()}}
+        return await self._finish(job, {**update, "$unset": _LEASE_FIELDS})
+
+    async def heartbeat(self, jobs: Iterable[Job]) -> int:
+        """Renew the lease of the jobs this instance holds; return how many."""
+        tokens = list({job.claim_token for job in jobs if job.claim_token})
+        if not tokens:
+            return 0
+
+        now = utcnow()
+        result = await self.collection.update_many(
+            {
+                "status": PROCESSING,
+                "claimedBy": self.instance_id,
+                "claimToken": {"$in": tokens},
+            },
+            {"$set": {"lastHeartbeat": now}},
+        )
+        return result.modified_count
+
+    async def recover_stale(
+        self, *, lock_timeout: float, max_recoveries: int
+    ) -> tuple[int, int]:
+        """Take back jobs whose lease expired; return (recovered, failed).
+
+        A job that was already recovered `max_recoveries` times fails instead,
+        so that a job which kills its worker cannot loop forever.
+        """
+        now = utcnow()
+        stale: Document = {
+            "status": PROCESSING,
+            "lastHeartbeat": {"$lt": now - dt.timedelta(seconds=lock_timeout)},
+        }
+        too_often = stale
+        if max_recoveries > 0:
+            too_often = {**stale, "recoveryCount": {"$gte": max_recoveries}}
+
+        failed = await self.collection.update_many(
+            too_often,
+            {
+                "$set": {
+                    "status": FAILED,
+                    "failedAt": now,
+                    "updatedAt": now,
+                    "failReason": (
+                        f"recovered from {max_recoveries} dead or stalled workers; "
+                        "giving up"
+                    ),
+                },
+                "$unset": _LEASE_FIELDS,
+            },
+        )
+        recovered = await self.collection.update_many(
+            stale,
+            {
+                "$set": {"status": PENDING, "updatedAt": now},
+                "$inc": {"recoveryCount": 1},
+                "$unset": _LEASE_FIELDS,
+            },
+        )
+        return recovered.modified_count, failed.modified_count
+
+    async def next_due(self, name: str) -> dt.datetime | None:
+        """When the earliest pending job of `name` is due, if there is one."""
+        doc = await self.collection.find_one(
+            {"name": name, "status": PENDING},
+            {"nextRunAt": 1},
+            sort=[("nextRunAt", ASCENDING)],
+        )
+        return None if doc is None else doc.get("nextRunAt")
+
+    @staticmethod
+    def new_document(
+        name: str,
+        data: Any,
+        *,
+        run_at: dt.datetime,
+        priority: int = 0,
+        unique_key: str | None = None,
+        max_retries: int | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Document:
+        """Build the document of a new pending job."""
+        now = utcnow()
+        doc: Document = {
+            "_id": ObjectId(),
+            "name": name,
+            "data": data,
+            "status": PENDING,
+            "nextRunAt": run_at,
+            "priority": priority,
+            "failCount": 0,
+            "createdAt": now,
+            "updatedAt": now,
+        }
+        if unique_key is not None:
+            doc["uniqueKey"] = unique_key
+
+        if max_retries is not None:
+            doc["maxRetries"] = max_retries
+
+        doc.update(extra or {})
+        return doc
