@@ -52,7 +52,6 @@ class DuplicateHandlerError(MonqueError):
     """Raised when a handler is registered for a job name that already has one."""
 
 
-
 class InvalidCronError(MonqueError):
     """Raised when a cron expression or its timezone cannot be used."""
 
@@ -95,7 +94,7 @@ class PayloadTooLargeError(PayloadError):
     """Raised when encoded job data is larger than `max_payload_size`."""
 
 
-class RetryAfter(MonqueError):  # noqa: N818 - reads as an instruction at raise sites
+class RetryAfter(MonqueError):
     """Raised by a handler to retry its job after a chosen delay in seconds."""
 
     def __init__(self, delay: float, message: str | None = None) -> None:
@@ -107,4 +106,3 @@ class RetryAfter(MonqueError):  # noqa: N818 - reads as an instruction at raise 
 
         self.delay = float(delay)
         super().__init__(message or f"retry requested in {self.delay:g} s")
-

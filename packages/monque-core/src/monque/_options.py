@@ -65,7 +65,9 @@ class MonqueOptions:
             "heartbeat_interval",
             "lock_timeout",
         ):
-            object.__setattr__(self, option, check_positive(option, getattr(self, option)))
+            object.__setattr__(
+                self, option, check_positive(option, getattr(self, option))
+            )
 
         interval = check_optional_positive(
             "stale_check_interval", self.stale_check_interval

@@ -21,7 +21,7 @@ from ._events import (
     E,
     EventBus,
     JobEnqueued,
-    SchedulerError,
+    LoopFailed,
     SchedulerStarted,
     SchedulerStopped,
     StaleJobsRecovered,
@@ -242,9 +242,7 @@ class Monque:
         finally:
             self._host = None
 
-        logger.info(
-            "Stopped instance %s", self.instance_id, extra={"action": "stop"}
-        )
+        logger.info("Stopped instance %s", self.instance_id, extra={"action": "stop"})
         self.events.emit(SchedulerStopped(self.instance_id))
 
     def is_healthy(self) -> bool:
@@ -339,10 +337,8 @@ class Monque:
             await anyio.sleep(self.options.sweep_interval)
 
     def _loop_error(self, action: str, exc: Exception) -> None:
-        logger.warning(
-            "The %s step failed: %s", action, exc, extra={"action": action}
-        )
-        self.events.emit(SchedulerError(action, exc))
+        logger.warning("The %s step failed: %s", action, exc, extra={"action": action})
+        self.events.emit(LoopFailed(action, exc))
 
     # Handlers
 
@@ -574,10 +570,11 @@ class Monque:
 
             due = due + dt.timedelta(seconds=delay)
 
-        if unique_key is not None and (
-            not isinstance(unique_key, str) or not unique_key
-        ):
-            raise ValueError(f"unique_key must be a non-empty string, not {unique_key!r}")
+        key: object = unique_key
+        if key is not None and (not isinstance(key, str) or not key):
+            raise ValueError(
+                f"unique_key must be a non-empty string, not {unique_key!r}"
+            )
 
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise TypeError(f"priority must be an integer, not {priority!r}")

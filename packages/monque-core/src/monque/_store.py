@@ -85,7 +85,11 @@ class JobStore:
                     name="monque_status_updated",
                 ),
                 IndexModel(
-                    [("name", ASCENDING), ("status", ASCENDING), ("nextRunAt", ASCENDING)],
+                    [
+                        ("name", ASCENDING),
+                        ("status", ASCENDING),
+                        ("nextRunAt", ASCENDING),
+                    ],
                     name="monque_next_due",
                 ),
                 IndexModel([("claimToken", ASCENDING)], name="monque_claim_token"),
@@ -174,7 +178,9 @@ class JobStore:
         claimed = self.collection.find({"claimToken": token}, sort=CLAIM_SORT)
         return [Job.from_document(doc) async for doc in claimed]
 
-    async def _claim_each(self, due: Document, limit: int, now: dt.datetime) -> list[Job]:
+    async def _claim_each(
+        self, due: Document, limit: int, now: dt.datetime
+    ) -> list[Job]:
         jobs: list[Job] = []
         for _ in range(limit):
             doc = await self.collection.find_one_and_update(
