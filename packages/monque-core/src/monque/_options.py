@@ -42,6 +42,7 @@ class MonqueOptions:
     max_payload_size: int | None = 1024 * 1024
     instance_id: str = ""
     create_indexes: bool = True
+    change_streams: bool = True
 
     def __post_init__(self) -> None:
         name = self.collection_name
@@ -57,6 +58,7 @@ class MonqueOptions:
         check_retries("max_recoveries", self.max_recoveries)
         check_limit("max_payload_size", self.max_payload_size)
         check_bool("create_indexes", self.create_indexes)
+        check_bool("change_streams", self.change_streams)
         for option in (
             "poll_interval",
             "base_retry_interval",

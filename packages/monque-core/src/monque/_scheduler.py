@@ -16,6 +16,7 @@ from bson.errors import InvalidId
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
+from ._change_stream import ChangeStreamWatcher
 from ._errors import DatabaseError, DuplicateHandlerError, NotInitializedError
 from ._events import (
     E,
@@ -82,6 +83,9 @@ class Monque:
             default (host, process id and a random suffix).
         create_indexes: Whether `initialize()` creates the collection's
             indexes.
+        change_streams: Whether workers are woken by a change stream as jobs
+            become due; on a server without change streams monque falls back
+            to polling by itself.
 
     Raises:
         TypeError: An option has the wrong type.
@@ -107,6 +111,7 @@ class Monque:
         max_payload_size: int | None = 1024 * 1024,
         instance_id: str | None = None,
         create_indexes: bool = True,
+        change_streams: bool = True,
     ) -> None:
         if not isinstance(db, AsyncDatabase):
             raise TypeError(
@@ -130,14 +135,24 @@ class Monque:
             max_payload_size=max_payload_size,
             instance_id=instance_id or "",
             create_indexes=create_indexes,
+            change_streams=change_streams,
         )
         self.db = db
+        collection = db.get_collection(
+            collection_name,
+            codec_options=db.codec_options.with_options(
+                tz_aware=True, tzinfo=dt.timezone.utc
+            ),
+        )
         self.store = JobStore(
-            db[collection_name],
+            collection,
             instance_id=self.options.instance_id,
             heartbeat_interval=self.options.heartbeat_interval,
         )
         self.events = EventBus()
+        self._watcher = ChangeStreamWatcher(
+            collection, notify=self._job_due, events=self.events
+        )
         self._slots = InstanceSlots(max_concurrency)
         self._handlers: dict[str, HandlerSpec] = {}
         self._workers: dict[str, Worker] = {}
@@ -279,6 +294,8 @@ class Monque:
         async with anyio.create_task_group() as services:
             services.start_soon(self._heartbeat_loop, name="monque heartbeat")
             services.start_soon(self._sweep_loop, name="monque stale sweep")
+            if self.options.change_streams and self._workers:
+                services.start_soon(self._watcher.run, name="monque change stream")
             async with anyio.create_task_group() as jobs:
                 self._jobs_group = jobs
                 async with anyio.create_task_group() as claims:
@@ -335,6 +352,11 @@ class Monque:
                         worker.notify_due(utcnow())
 
             await anyio.sleep(self.options.sweep_interval)
+
+    def _job_due(self, name: str, when: dt.datetime | None) -> None:
+        worker = self._workers.get(name)
+        if worker is not None:
+            worker.notify_due(when or utcnow())
 
     def _loop_error(self, action: str, exc: Exception) -> None:
         logger.warning("The %s step failed: %s", action, exc, extra={"action": action})
