@@ -43,6 +43,7 @@ class MonqueOptions:
     instance_id: str = ""
     create_indexes: bool = True
     change_streams: bool = True
+    batch_claims: bool = True
 
     def __post_init__(self) -> None:
         name = self.collection_name
@@ -59,6 +60,7 @@ class MonqueOptions:
         check_limit("max_payload_size", self.max_payload_size)
         check_bool("create_indexes", self.create_indexes)
         check_bool("change_streams", self.change_streams)
+        check_bool("batch_claims", self.batch_claims)
         for option in (
             "poll_interval",
             "base_retry_interval",

@@ -86,6 +86,8 @@ class Monque:
         change_streams: Whether workers are woken by a change stream as jobs
             become due; on a server without change streams monque falls back
             to polling by itself.
+        batch_claims: Whether a poll claims all the jobs it has room for in a
+            fixed number of round trips, rather than one round trip per job.
 
     Raises:
         TypeError: An option has the wrong type.
@@ -112,6 +114,7 @@ class Monque:
         instance_id: str | None = None,
         create_indexes: bool = True,
         change_streams: bool = True,
+        batch_claims: bool = True,
     ) -> None:
         if not isinstance(db, AsyncDatabase):
             raise TypeError(
@@ -136,6 +139,7 @@ class Monque:
             instance_id=instance_id or "",
             create_indexes=create_indexes,
             change_streams=change_streams,
+            batch_claims=batch_claims,
         )
         self.db = db
         collection = db.get_collection(
