@@ -1,4 +1,5 @@
-"""Developer tasks: ``nox -s tests``, ``lint``, ``typecheck``, ``docs``, ``changelog``.
+"""Developer tasks: ``nox -s tests``, ``lint``, ``typecheck``, ``docs``, ``changelog``
+and ``demo``.
 
 Every session installs what it needs into a fresh virtual environment, from the
 dependency groups in the root pyproject.toml.
@@ -52,6 +53,14 @@ def tests(session: nox.Session) -> None:
     # tests; the report is for reading and sets no minimum.
     session.run("coverage", "combine", "--quiet", success_codes=[0, 1])
     session.run("coverage", "report", success_codes=[0, 1])
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Run the demo: a producer-only API node and a worker process on one queue."""
+    _install(session, "test")
+    session.install("-r", "apps/demo/requirements.txt")
+    session.run("python", "apps/demo/run_demo.py", *session.posargs)
 
 
 @nox.session
