@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import bson
-from bson.errors import InvalidDocument
+from bson import ObjectId
+from bson.errors import InvalidDocument, InvalidId
 
 from ._errors import PayloadError, PayloadTooLargeError
 
@@ -23,6 +24,7 @@ __all__ = [
     "check_positive",
     "check_positive_int",
     "check_retries",
+    "parse_job_id",
 ]
 
 MAX_NAME_LENGTH = 200
@@ -135,3 +137,19 @@ def check_payload(data: Any, *, max_size: int | None) -> int:
         )
 
     return size
+
+
+def parse_job_id(job_id: object) -> ObjectId:
+    """Return `job_id` as an `ObjectId`, or raise `ValueError` naming it."""
+    if isinstance(job_id, ObjectId):
+        return job_id
+
+    if not isinstance(job_id, str):
+        raise TypeError(f"job id must be a string, not {type(job_id).__name__}")
+
+    try:
+        return ObjectId(job_id)
+    except InvalidId:
+        raise ValueError(
+            f"{job_id!r} is not a valid job id (24 hexadecimal characters)"
+        ) from None
