@@ -299,10 +299,11 @@ class EnqueueMixin(SchedulerState):
 
             due = due + dt.timedelta(seconds=delay)
 
-        if unique_key is not None and (
-            not isinstance(unique_key, str) or not unique_key
-        ):
-            raise ValueError(f"unique_key must be a non-empty string, not {unique_key!r}")
+        key: object = unique_key
+        if key is not None and (not isinstance(key, str) or not key):
+            raise ValueError(
+                f"unique_key must be a non-empty string, not {unique_key!r}"
+            )
 
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise TypeError(f"priority must be an integer, not {priority!r}")

@@ -107,7 +107,7 @@ class PayloadValidationError(PayloadError, NonRetryableError):
     """
 
 
-class RetryAfter(MonqueError):  # noqa: N818 - reads as an instruction at raise sites
+class RetryAfter(MonqueError):
     """Raised by a handler to retry its job after a chosen delay in seconds."""
 
     def __init__(self, delay: float, message: str | None = None) -> None:
@@ -119,4 +119,3 @@ class RetryAfter(MonqueError):  # noqa: N818 - reads as an instruction at raise 
 
         self.delay = float(delay)
         super().__init__(message or f"retry requested in {self.delay:g} s")
-

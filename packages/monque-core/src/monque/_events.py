@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ._job import Job
 
@@ -26,7 +26,7 @@ __all__ = [
     "JobScheduleUpdated",
     "JobStarted",
     "JobsPurged",
-    "SchedulerError",
+    "LoopFailed",
     "SchedulerStarted",
     "SchedulerStopped",
     "StaleJobsRecovered",
@@ -185,7 +185,7 @@ class SchedulerStopped(Event):
 
 
 @dataclass(frozen=True)
-class SchedulerError(Event):
+class LoopFailed(Event):
     """A background loop hit an error it will retry after a pause.
 
     Attributes:
@@ -204,24 +204,25 @@ class EventBus:
     """Delivers events to subscribers; a failing subscriber is logged, not raised."""
 
     def __init__(self) -> None:
-        self._subscribers: list[tuple[type[Event], Callable[[Event], object]]] = []
+        self._subscribers: list[tuple[type[Event], Callable[[Any], object]]] = []
 
     def subscribe(
         self, event_type: type[E], callback: Callable[[E], object]
     ) -> Callable[[], None]:
         """Call `callback` for every event of `event_type` (or a subclass)."""
-        if not (isinstance(event_type, type) and issubclass(event_type, Event)):
+        kind: object = event_type
+        if not (isinstance(kind, type) and issubclass(kind, Event)):
             raise TypeError(f"event_type must be an Event class, not {event_type!r}")
 
         if not callable(callback):
             raise TypeError("callback must be callable")
 
-        entry = (event_type, callback)
-        self._subscribers.append(entry)  # type: ignore[arg-type]
+        entry: tuple[type[Event], Callable[[Any], object]] = (event_type, callback)
+        self._subscribers.append(entry)
 
         def unsubscribe() -> None:
             if entry in self._subscribers:
-                self._subscribers.remove(entry)  # type: ignore[arg-type]
+                self._subscribers.remove(entry)
 
         return unsubscribe
 

@@ -7,18 +7,23 @@ import functools
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import anyio
 import anyio.to_thread
 
 from ._job import Job
 from ._payload import PayloadModel, check_model, load_payload
-from ._validation import check_job_name, check_limit, check_optional_positive
+from ._validation import (
+    check_job_name,
+    check_limit,
+    check_optional_positive,
+    check_retries,
+)
 
 __all__ = ["Handler", "HandlerSpec", "is_async_callable"]
 
-Handler = Callable[[Job], Union[Awaitable[Any], Any]]
+Handler = Callable[[Job], Awaitable[Any] | Any]
 
 
 def is_async_callable(func: object) -> bool:
@@ -59,12 +64,8 @@ class HandlerSpec:
         if not callable(func):
             raise TypeError(f"handler for {name!r} must be callable, not {func!r}")
 
-        if max_retries is not None and (
-            not isinstance(max_retries, int)
-            or isinstance(max_retries, bool)
-            or max_retries < 0
-        ):
-            raise ValueError(f"max_retries must be an integer >= 0, not {max_retries!r}")
+        if max_retries is not None:
+            check_retries("max_retries", max_retries)
 
         return cls(
             name=name,
@@ -95,7 +96,7 @@ class HandlerSpec:
             job = dataclasses.replace(job, data=data)
 
         if self.is_async:
-            return await self.func(job)  # type: ignore[misc]
+            return await self.func(job)
 
         return await anyio.to_thread.run_sync(
             self.func, job, limiter=limiter, abandon_on_cancel=True

@@ -45,6 +45,8 @@ class MonqueOptions:
     completed_retention: float | None = None
     failed_retention: float | None = None
     cleanup_interval: float = 60.0
+    change_streams: bool = True
+    batch_claims: bool = True
 
     def __post_init__(self) -> None:
         name = self.collection_name
@@ -60,6 +62,8 @@ class MonqueOptions:
         check_retries("max_recoveries", self.max_recoveries)
         check_limit("max_payload_size", self.max_payload_size)
         check_bool("create_indexes", self.create_indexes)
+        check_bool("change_streams", self.change_streams)
+        check_bool("batch_claims", self.batch_claims)
         for option in (
             "poll_interval",
             "base_retry_interval",
@@ -69,7 +73,9 @@ class MonqueOptions:
             "lock_timeout",
             "cleanup_interval",
         ):
-            object.__setattr__(self, option, check_positive(option, getattr(self, option)))
+            object.__setattr__(
+                self, option, check_positive(option, getattr(self, option))
+            )
 
         interval = check_optional_positive(
             "stale_check_interval", self.stale_check_interval

@@ -10,7 +10,7 @@ import anyio
 from pymongo.errors import PyMongoError
 
 from ._errors import DatabaseError
-from ._events import JobsPurged, SchedulerError
+from ._events import JobsPurged, LoopFailed
 from ._job import JobStatus
 from ._state import SchedulerState
 from ._store import utcnow
@@ -116,6 +116,6 @@ class RetentionMixin(SchedulerState):
                 logger.warning(
                     "The purge step failed: %s", exc, extra={"action": "purge"}
                 )
-                self.events.emit(SchedulerError("purge", exc))
+                self.events.emit(LoopFailed("purge", exc))
 
             await anyio.sleep(options.cleanup_interval)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Callable
 from types import TracebackType
@@ -13,13 +14,14 @@ from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
+from ._change_stream import ChangeStreamWatcher
 from ._errors import DatabaseError, DuplicateHandlerError, NotInitializedError
 from ._cron import next_cron_run
 from ._enqueue import EnqueueMixin
 from ._events import (
     E,
     EventBus,
-    SchedulerError,
+    LoopFailed,
     SchedulerStarted,
     SchedulerStopped,
     StaleJobsRecovered,
@@ -88,6 +90,11 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
             keeps failed jobs until they are retried or deleted.
         cleanup_interval: Seconds between two purges of a running instance
             that has a retention set.
+        change_streams: Whether workers are woken by a change stream as jobs
+            become due; on a server without change streams monque falls back
+            to polling by itself.
+        batch_claims: Whether a poll claims all the jobs it has room for in a
+            fixed number of round trips, rather than one round trip per job.
 
     Raises:
         TypeError: An option has the wrong type.
@@ -116,6 +123,8 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
         completed_retention: float | None = None,
         failed_retention: float | None = None,
         cleanup_interval: float = 60.0,
+        change_streams: bool = True,
+        batch_claims: bool = True,
     ) -> None:
         if not isinstance(db, AsyncDatabase):
             raise TypeError(
@@ -142,14 +151,25 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
             completed_retention=completed_retention,
             failed_retention=failed_retention,
             cleanup_interval=cleanup_interval,
+            change_streams=change_streams,
+            batch_claims=batch_claims,
         )
         self.db = db
+        collection = db.get_collection(
+            collection_name,
+            codec_options=db.codec_options.with_options(
+                tz_aware=True, tzinfo=dt.timezone.utc
+            ),
+        )
         self.store = JobStore(
-            db[collection_name],
+            collection,
             instance_id=self.options.instance_id,
             heartbeat_interval=self.options.heartbeat_interval,
         )
         self.events = EventBus()
+        self._watcher = ChangeStreamWatcher(
+            collection, notify=self._job_due, events=self.events
+        )
         self._slots = InstanceSlots(max_concurrency)
         self._handlers: dict[str, HandlerSpec] = {}
         self._workers: dict[str, Worker] = {}
@@ -254,9 +274,7 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
         finally:
             self._host = None
 
-        logger.info(
-            "Stopped instance %s", self.instance_id, extra={"action": "stop"}
-        )
+        logger.info("Stopped instance %s", self.instance_id, extra={"action": "stop"})
         self.events.emit(SchedulerStopped(self.instance_id))
 
     def is_healthy(self) -> bool:
@@ -296,6 +314,8 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
         async with anyio.create_task_group() as services:
             services.start_soon(self._heartbeat_loop, name="monque heartbeat")
             services.start_soon(self._sweep_loop, name="monque stale sweep")
+            if self.options.change_streams and self._workers:
+                services.start_soon(self._watcher.run, name="monque change stream")
             async with anyio.create_task_group() as jobs:
                 self._jobs_group = jobs
                 async with anyio.create_task_group() as claims:
@@ -353,11 +373,14 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
 
             await anyio.sleep(self.options.sweep_interval)
 
+    def _job_due(self, name: str, when: dt.datetime | None) -> None:
+        worker = self._workers.get(name)
+        if worker is not None:
+            worker.notify_due(when or utcnow())
+
     def _loop_error(self, action: str, exc: Exception) -> None:
-        logger.warning(
-            "The %s step failed: %s", action, exc, extra={"action": action}
-        )
-        self.events.emit(SchedulerError(action, exc))
+        logger.warning("The %s step failed: %s", action, exc, extra={"action": action})
+        self.events.emit(LoopFailed(action, exc))
 
     # Handlers
 

@@ -11,11 +11,12 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.errors import DuplicateKeyError
 
 from ._job import Job, JobStatus
 
-__all__ = ["CLAIM_SORT", "JobStore", "utcnow"]
+__all__ = ["CLAIM_INDEX", "CLAIM_SORT", "JobStore", "utcnow"]
 
 Document = dict[str, Any]
 
@@ -24,6 +25,7 @@ PROCESSING = JobStatus.PROCESSING.value
 COMPLETED = JobStatus.COMPLETED.value
 FAILED = JobStatus.FAILED.value
 
+CLAIM_INDEX = "monque_claim"
 CLAIM_SORT = [("priority", DESCENDING), ("nextRunAt", ASCENDING), ("_id", ASCENDING)]
 
 _LEASE_FIELDS = {
@@ -66,7 +68,7 @@ class JobStore:
             [
                 IndexModel(
                     [("name", ASCENDING), ("status", ASCENDING), *CLAIM_SORT],
-                    name="monque_claim",
+                    name=CLAIM_INDEX,
                 ),
                 IndexModel(
                     [("status", ASCENDING), ("lastHeartbeat", ASCENDING)],
@@ -86,7 +88,11 @@ class JobStore:
                     name="monque_status_updated",
                 ),
                 IndexModel(
-                    [("name", ASCENDING), ("status", ASCENDING), ("nextRunAt", ASCENDING)],
+                    [
+                        ("name", ASCENDING),
+                        ("status", ASCENDING),
+                        ("nextRunAt", ASCENDING),
+                    ],
                     name="monque_next_due",
                 ),
                 IndexModel([("claimToken", ASCENDING)], name="monque_claim_token"),
@@ -190,12 +196,11 @@ class JobStore:
             return []
 
         now = utcnow()
-        due = {"name": name, "status": PENDING, "nextRunAt": {"$lte": now}}
+        due = self._due(name, now)
         if limit == 1 or not batch:
             return await self._claim_each(due, limit, now)
 
-        cursor = self.collection.find(due, {"_id": 1}, sort=CLAIM_SORT, limit=limit)
-        ids = [doc["_id"] async for doc in cursor]
+        ids = [doc["_id"] async for doc in self._candidates(due, limit)]
         if not ids:
             return []
 
@@ -209,13 +214,30 @@ class JobStore:
         claimed = self.collection.find({"claimToken": token}, sort=CLAIM_SORT)
         return [Job.from_document(doc) async for doc in claimed]
 
-    async def _claim_each(self, due: Document, limit: int, now: dt.datetime) -> list[Job]:
+    @staticmethod
+    def _due(name: str, now: dt.datetime) -> Document:
+        return {"name": name, "status": PENDING, "nextRunAt": {"$lte": now}}
+
+    def _candidates(self, due: Document, limit: int) -> AsyncCursor[Document]:
+        # The hint keeps planners from sorting in memory through another index.
+        return self.collection.find(
+            due, {"_id": 1}, sort=CLAIM_SORT, limit=limit, hint=CLAIM_INDEX
+        )
+
+    async def explain_claim(self, name: str, limit: int) -> Document:
+        """The server's plan for the query that picks the jobs to claim."""
+        return await self._candidates(self._due(name, utcnow()), limit).explain()
+
+    async def _claim_each(
+        self, due: Document, limit: int, now: dt.datetime
+    ) -> list[Job]:
         jobs: list[Job] = []
         for _ in range(limit):
             doc = await self.collection.find_one_and_update(
                 due,
                 self._claim_update(now, uuid.uuid4().hex),
                 sort=CLAIM_SORT,
+                hint=CLAIM_INDEX,
                 return_document=ReturnDocument.AFTER,
             )
             if doc is None:

@@ -64,7 +64,6 @@ class Worker:
         self.events = events
         self.next_run = next_run
         self.running: dict[str, Job] = {}
-        self.batch_claims = True
         self._limiter = anyio.CapacityLimiter(spec.concurrency)
         self._wakeup = anyio.Event()
         self._queue_drained = False
@@ -119,7 +118,9 @@ class Worker:
 
         jobs: list[Job] = []
         try:
-            jobs = await self.store.claim(self.name, granted, batch=self.batch_claims)
+            jobs = await self.store.claim(
+                self.name, granted, batch=self.options.batch_claims
+            )
         finally:
             self.slots.release(granted - len(jobs))
 

@@ -26,7 +26,7 @@ async def retry_write(
     while True:
         try:
             return await write()
-        except PyMongoError as exc:
+        except PyMongoError as exc:  # noqa: PERF203 - retrying is the point
             if anyio.current_time() + pause > give_up_at:
                 logger.error(
                     "Giving up on the %s write after %.0f s: %s",
