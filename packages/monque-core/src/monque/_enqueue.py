@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,7 +17,13 @@ from ._job import Job, JobStatus
 from ._payload import dump_payload
 from ._state import SchedulerState
 from ._store import Document, JobStore, utcnow
-from ._validation import check_aware, check_job_name, check_payload, check_retries
+from ._validation import (
+    check_aware,
+    check_delay,
+    check_job_name,
+    check_payload,
+    check_retries,
+)
 
 __all__ = ["SCHEDULE_KEY", "EnqueueMixin"]
 
@@ -128,7 +133,9 @@ class EnqueueMixin(SchedulerState):
         self._require_initialized()
         session = _check_session(session)
         if isinstance(payloads, (str, bytes)) or not isinstance(payloads, Iterable):
-            raise TypeError(f"payloads must be an iterable of payloads, not {payloads!r}")
+            raise TypeError(
+                f"payloads must be an iterable of payloads, not {payloads!r}"
+            )
 
         documents = [
             self._new_document(
@@ -291,13 +298,7 @@ class EnqueueMixin(SchedulerState):
         if run_at is not None:
             due = check_aware("run_at", run_at)
         elif delay is not None:
-            if isinstance(delay, bool) or not isinstance(delay, (int, float)):
-                raise TypeError(f"delay must be a number of seconds, not {delay!r}")
-
-            if not math.isfinite(delay) or delay < 0:
-                raise ValueError(f"delay must be a finite number >= 0, not {delay!r}")
-
-            due = due + dt.timedelta(seconds=delay)
+            due = due + check_delay(delay)
 
         key: object = unique_key
         if key is not None and (not isinstance(key, str) or not key):

@@ -12,7 +12,7 @@ import binascii
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
@@ -22,7 +22,7 @@ from ._validation import check_aware, check_job_name
 
 __all__ = ["JobFilter", "JobPage", "StatusFilter", "decode_cursor", "encode_cursor"]
 
-StatusFilter = Union[JobStatus, str, Iterable[Union[JobStatus, str]]]
+StatusFilter = JobStatus | str | Iterable[JobStatus | str]
 
 _CURSOR_PREFIX = {False: "a", True: "d"}
 
@@ -38,7 +38,9 @@ def _status(value: object) -> JobStatus:
         return JobStatus(value)
     except ValueError:
         known = ", ".join(s.value for s in JobStatus)
-        raise ValueError(f"unknown job status {value!r}; known ones are {known}") from None
+        raise ValueError(
+            f"unknown job status {value!r}; known ones are {known}"
+        ) from None
 
 
 def _statuses(value: object) -> tuple[JobStatus, ...] | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ from ._filters import JobFilter, JobPage, StatusFilter, decode_cursor, encode_cu
 from ._job import Job, JobStatus
 from ._state import SchedulerState
 from ._store import Document, utcnow
-from ._validation import check_aware, check_positive_int, parse_job_id
+from ._validation import check_aware, check_delay, check_positive_int, parse_job_id
 
 __all__ = ["MAX_PAGE_SIZE", "ManagementMixin", "QueueStats"]
 
@@ -95,7 +94,12 @@ def _cancel_running(now: dt.datetime) -> Document:
 def _retry(now: dt.datetime) -> Document:
     return {
         "$set": {"status": PENDING, "nextRunAt": now, "failCount": 0, "updatedAt": now},
-        "$unset": {"failReason": "", "failedAt": "", "cancelledAt": "", "recoveryCount": ""},
+        "$unset": {
+            "failReason": "",
+            "failedAt": "",
+            "cancelledAt": "",
+            "recoveryCount": "",
+        },
     }
 
 
@@ -174,7 +178,9 @@ class ManagementMixin(SchedulerState):
         jobs = [Job.from_document(doc) for doc in docs[:limit]]
         next_cursor = None
         if more:
-            next_cursor = encode_cursor(docs[limit - 1]["_id"], newest_first=newest_first)
+            next_cursor = encode_cursor(
+                docs[limit - 1]["_id"], newest_first=newest_first
+            )
 
         return JobPage(jobs=jobs, next_cursor=next_cursor)
 
@@ -245,13 +251,7 @@ class ManagementMixin(SchedulerState):
         if run_at is not None:
             due = check_aware("run_at", run_at)
         else:
-            if isinstance(delay, bool) or not isinstance(delay, (int, float)):
-                raise TypeError(f"delay must be a number of seconds, not {delay!r}")
-
-            if not math.isfinite(delay) or delay < 0:
-                raise ValueError(f"delay must be a finite number >= 0, not {delay!r}")
-
-            due = utcnow() + dt.timedelta(seconds=delay)
+            due = utcnow() + check_delay(delay)
 
         def move(now: dt.datetime) -> Document:
             return {"$set": {"nextRunAt": due, "updatedAt": now}}
@@ -445,8 +445,9 @@ class ManagementMixin(SchedulerState):
         if isinstance(jobs, (str, bytes, ObjectId, Mapping)) or not isinstance(
             jobs, Iterable
         ):
+            kind = type(jobs).__name__
             raise TypeError(
-                f"jobs must be a list of job ids or a JobFilter, not {type(jobs).__name__}"
+                f"jobs must be a list of job ids or a JobFilter, not {kind}"
             )
 
         return list(dict.fromkeys(parse_job_id(job_id) for job_id in jobs))

@@ -22,7 +22,7 @@ class PayloadModel(Protocol):
 
 
 def check_model(model: object) -> type[PayloadModel] | None:
-    """Return `model` if it is `None` or a class with `model_validate` and `model_dump`."""
+    """Return `model` if it is `None` or a class with pydantic's model methods."""
     if model is None:
         return None
 
@@ -83,6 +83,5 @@ def load_payload(name: str, data: Any, model: type[PayloadModel]) -> Any:
         return model.model_validate(data)  # type: ignore[attr-defined]
     except (ValueError, TypeError) as exc:
         raise PayloadValidationError(
-            f"stored data of job {name!r} does not fit {model.__name__}: "
-            f"{_errors(exc)}"
+            f"stored data of job {name!r} does not fit {model.__name__}: {_errors(exc)}"
         ) from exc

@@ -15,9 +15,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from ._change_stream import ChangeStreamWatcher
-from ._errors import DatabaseError, DuplicateHandlerError, NotInitializedError
 from ._cron import next_cron_run
 from ._enqueue import EnqueueMixin
+from ._errors import DatabaseError, DuplicateHandlerError, NotInitializedError
 from ._events import (
     E,
     EventBus,
@@ -514,4 +514,3 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
             raise NotInitializedError(
                 "call 'await monque.initialize()' (or use 'async with monque') first"
             )
-

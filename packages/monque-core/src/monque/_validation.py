@@ -17,6 +17,7 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "check_aware",
     "check_bool",
+    "check_delay",
     "check_job_name",
     "check_limit",
     "check_optional_positive",
@@ -84,6 +85,18 @@ def check_bool(option: str, value: object) -> bool:
         raise TypeError(f"{option} must be True or False, not {value!r}")
 
     return value
+
+
+def check_delay(delay: object) -> dt.timedelta:
+    """Return `delay` as a timedelta if it is a finite number of seconds >= 0."""
+    if not _is_number(delay):
+        raise TypeError(f"delay must be a number of seconds, not {delay!r}")
+
+    seconds = float(delay)  # type: ignore[arg-type]
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"delay must be a finite number >= 0, not {delay!r}")
+
+    return dt.timedelta(seconds=seconds)
 
 
 def check_job_name(name: object) -> str:
