@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +50,7 @@ def _statuses(value: object) -> tuple[JobStatus, ...] | None:
     if isinstance(value, (str, JobStatus)):
         return (_status(value),)
 
-    if isinstance(value, (dict, bytes)) or not isinstance(value, Iterable):
+    if isinstance(value, (Mapping, bytes)) or not isinstance(value, Iterable):
         raise TypeError(f"status must be a status or a list of statuses, not {value!r}")
 
     statuses = tuple(dict.fromkeys(_status(item) for item in value))
