@@ -97,7 +97,7 @@ class ChangeStreamWatcher:
         while True:
             try:
                 await self._watch()
-            except PyMongoError as exc:
+            except PyMongoError as exc:  # noqa: PERF203 - the loop reconnects
                 self.connected = False
                 if is_unsupported(exc):
                     self._fall_back(exc)

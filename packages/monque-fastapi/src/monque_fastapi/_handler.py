@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack
 from typing import Annotated, Any, get_args, get_origin
 
+import anyio
 import anyio.to_thread
 from fastapi import FastAPI, params
 from fastapi.dependencies.models import Dependant
@@ -71,7 +72,7 @@ class JobHandler:
             )
 
     def bind(
-        self, app: FastAPI, state: Mapping[str, Any]
+        self, app: FastAPI, state: Mapping[str, Any], *, threads: int
     ) -> Callable[[Job], Awaitable[Any]]:
         """Return the handler to register with `Monque` for this app.
 
@@ -80,15 +81,26 @@ class JobHandler:
                 dependencies see as `request.app`.
             state: The lifespan state, which dependencies see as
                 `request.state`.
+            threads: For a plain `def` function, how many may run at once in
+                worker threads: the job's concurrency. The threads are not
+                taken from the pool that the app's sync routes share.
         """
+        limiter = anyio.CapacityLimiter(threads)
 
         async def handle(job: Job) -> Any:
-            return await self.call(job, app=app, state=state)
+            return await self.call(job, app=app, state=state, limiter=limiter)
 
         handle.__name__ = handle.__qualname__ = f"handle_{self.name}"
         return handle
 
-    async def call(self, job: Job, *, app: FastAPI, state: Mapping[str, Any]) -> Any:
+    async def call(
+        self,
+        job: Job,
+        *,
+        app: FastAPI,
+        state: Mapping[str, Any],
+        limiter: anyio.CapacityLimiter | None = None,
+    ) -> Any:
         """Solve the dependencies for `job`, call the function, then clean up."""
         failure: Exception | None = None
         result: Any = None
@@ -112,7 +124,7 @@ class JobHandler:
                 arguments[self.job_param] = job
 
             try:
-                result = await self._invoke(arguments)
+                result = await self._invoke(arguments, limiter)
             except Exception as exc:
                 failure = exc
                 raise
@@ -124,12 +136,16 @@ class JobHandler:
 
         return result
 
-    async def _invoke(self, arguments: dict[str, Any]) -> Any:
+    async def _invoke(
+        self, arguments: dict[str, Any], limiter: anyio.CapacityLimiter | None
+    ) -> Any:
         if self.is_async:
             return await self.func(**arguments)
 
         return await anyio.to_thread.run_sync(
-            functools.partial(self.func, **arguments), abandon_on_cancel=True
+            functools.partial(self.func, **arguments),
+            abandon_on_cancel=True,
+            limiter=limiter,
         )
 
 

@@ -214,9 +214,10 @@ async def _start_processing(
     state: Mapping[str, Any],
 ) -> None:
     for definition in definitions:
+        concurrency = definition.concurrency or monque.options.worker_concurrency
         monque.register(
             definition.name,
-            definition.handler.bind(app, state),
+            definition.handler.bind(app, state, threads=concurrency),
             concurrency=definition.concurrency,
             max_retries=definition.max_retries,
             timeout=definition.timeout,
