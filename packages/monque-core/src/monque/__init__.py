@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._backoff import retry_delay
+from ._cron import CronSchedule
 from ._errors import (
     DatabaseError,
     DuplicateHandlerError,
@@ -15,6 +16,7 @@ from ._errors import (
     NotInitializedError,
     PayloadError,
     PayloadTooLargeError,
+    PayloadValidationError,
     RetryAfter,
 )
 from ._events import (
@@ -23,22 +25,31 @@ from ._events import (
     Event,
     JobCancelled,
     JobCompleted,
+    JobDeleted,
     JobEnqueued,
     JobFailed,
     JobReleased,
+    JobRescheduled,
+    JobRetried,
+    JobScheduleUpdated,
+    JobsPurged,
     JobStarted,
     LoopFailed,
     SchedulerStarted,
     SchedulerStopped,
     StaleJobsRecovered,
 )
+from ._filters import JobFilter, JobPage
 from ._handler import Handler, HandlerSpec
 from ._job import Job, JobStatus
+from ._management import QueueStats
+from ._retention import PurgeResult
 from ._scheduler import Monque
 
 __all__ = [
     "ChangeStreamConnected",
     "ChangeStreamFallback",
+    "CronSchedule",
     "DatabaseError",
     "DuplicateHandlerError",
     "Event",
@@ -49,13 +60,20 @@ __all__ = [
     "Job",
     "JobCancelled",
     "JobCompleted",
+    "JobDeleted",
     "JobEnqueued",
     "JobFailed",
+    "JobFilter",
     "JobNotFoundError",
+    "JobPage",
     "JobReleased",
+    "JobRescheduled",
+    "JobRetried",
+    "JobScheduleUpdated",
     "JobStarted",
     "JobStatus",
     "JobTimeoutError",
+    "JobsPurged",
     "LoopFailed",
     "Monque",
     "MonqueError",
@@ -63,6 +81,9 @@ __all__ = [
     "NotInitializedError",
     "PayloadError",
     "PayloadTooLargeError",
+    "PayloadValidationError",
+    "PurgeResult",
+    "QueueStats",
     "RetryAfter",
     "SchedulerStarted",
     "SchedulerStopped",

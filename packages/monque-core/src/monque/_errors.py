@@ -12,7 +12,8 @@ Every exception that monque raises on purpose derives from `MonqueError`::
     ├── NonRetryableError
     ├── NotInitializedError
     ├── PayloadError
-    │   └── PayloadTooLargeError
+    │   ├── PayloadTooLargeError
+    │   └── PayloadValidationError (also a NonRetryableError)
     └── RetryAfter
 
 Bad arguments (a wrong type, a value out of range) raise the standard `TypeError`
@@ -33,6 +34,7 @@ __all__ = [
     "NotInitializedError",
     "PayloadError",
     "PayloadTooLargeError",
+    "PayloadValidationError",
     "RetryAfter",
 ]
 
@@ -59,11 +61,14 @@ class InvalidCronError(MonqueError):
 class InvalidJobStateError(MonqueError):
     """Raised when an action does not apply to a job in its current status."""
 
-    def __init__(self, job_id: str, status: str, action: str) -> None:
+    def __init__(
+        self, job_id: str, status: str, action: str, reason: str | None = None
+    ) -> None:
         self.job_id = job_id
         self.status = status
         self.action = action
-        super().__init__(f"cannot {action} job {job_id}: its status is {status!r}")
+        message = f"cannot {action} job {job_id}: its status is {status!r}"
+        super().__init__(f"{message}; {reason}" if reason else message)
 
 
 class JobNotFoundError(MonqueError):
@@ -92,6 +97,14 @@ class PayloadError(MonqueError):
 
 class PayloadTooLargeError(PayloadError):
     """Raised when encoded job data is larger than `max_payload_size`."""
+
+
+class PayloadValidationError(PayloadError, NonRetryableError):
+    """Raised when job data does not fit the model its handler declares.
+
+    At enqueue nothing is stored; for a stored job the job fails at once,
+    without retries, with this error as its `failReason`.
+    """
 
 
 class RetryAfter(MonqueError):

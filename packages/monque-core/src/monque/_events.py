@@ -17,10 +17,15 @@ __all__ = [
     "EventBus",
     "JobCancelled",
     "JobCompleted",
+    "JobDeleted",
     "JobEnqueued",
     "JobFailed",
     "JobReleased",
+    "JobRescheduled",
+    "JobRetried",
+    "JobScheduleUpdated",
     "JobStarted",
+    "JobsPurged",
     "LoopFailed",
     "SchedulerStarted",
     "SchedulerStopped",
@@ -86,6 +91,47 @@ class JobCancelled(Event):
     """A job was cancelled, before or while it ran."""
 
     job: Job
+
+
+@dataclass(frozen=True)
+class JobRetried(Event):
+    """A failed or cancelled job was put back to `pending` by `retry_job`."""
+
+    job: Job
+
+
+@dataclass(frozen=True)
+class JobRescheduled(Event):
+    """A pending job was given a new due time by `reschedule_job`."""
+
+    job: Job
+
+
+@dataclass(frozen=True)
+class JobDeleted(Event):
+    """A job was deleted by `delete_job`; `job` is its last state."""
+
+    job: Job
+
+
+@dataclass(frozen=True)
+class JobScheduleUpdated(Event):
+    """`schedule` changed the expression, timezone or data of a recurring job."""
+
+    job: Job
+
+
+@dataclass(frozen=True)
+class JobsPurged(Event):
+    """Retention removed finished jobs.
+
+    Attributes:
+        completed: Completed jobs removed.
+        failed: Failed jobs removed.
+    """
+
+    completed: int
+    failed: int
 
 
 @dataclass(frozen=True)

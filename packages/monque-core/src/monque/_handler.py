@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Awaitable, Callable
@@ -12,6 +13,7 @@ import anyio
 import anyio.to_thread
 
 from ._job import Job
+from ._payload import PayloadModel, check_model, load_payload
 from ._validation import (
     check_job_name,
     check_limit,
@@ -43,6 +45,7 @@ class HandlerSpec:
     concurrency: int
     max_retries: int | None = None
     timeout: float | None = None
+    model: type[PayloadModel] | None = None
 
     @classmethod
     def build(
@@ -54,6 +57,7 @@ class HandlerSpec:
         default_concurrency: int,
         max_retries: int | None,
         timeout: float | None,
+        model: object = None,
     ) -> HandlerSpec:
         """Check the registration arguments and build the spec."""
         check_job_name(name)
@@ -69,6 +73,7 @@ class HandlerSpec:
             concurrency=check_limit("concurrency", concurrency) or default_concurrency,
             max_retries=max_retries,
             timeout=check_optional_positive("timeout", timeout),
+            model=check_model(model),
         )
 
     @property
@@ -80,8 +85,16 @@ class HandlerSpec:
         """Run the handler for `job`: awaited if async, in a worker thread if not.
 
         A sync handler cannot be interrupted: when the call is cancelled, monque
-        stops waiting for it and the thread finishes on its own.
+        stops waiting for it and the thread finishes on its own. With a `model`,
+        the handler gets the job with its data as an instance of the model.
+
+        Raises:
+            PayloadValidationError: The job's data does not fit the model.
         """
+        if self.model is not None:
+            data = load_payload(job.name, job.data, self.model)
+            job = dataclasses.replace(job, data=data)
+
         if self.is_async:
             return await self.func(job)
 

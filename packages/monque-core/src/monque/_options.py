@@ -42,6 +42,9 @@ class MonqueOptions:
     max_payload_size: int | None = 1024 * 1024
     instance_id: str = ""
     create_indexes: bool = True
+    completed_retention: float | None = None
+    failed_retention: float | None = None
+    cleanup_interval: float = 60.0
     change_streams: bool = True
     batch_claims: bool = True
 
@@ -68,6 +71,7 @@ class MonqueOptions:
             "shutdown_timeout",
             "heartbeat_interval",
             "lock_timeout",
+            "cleanup_interval",
         ):
             object.__setattr__(
                 self, option, check_positive(option, getattr(self, option))
@@ -77,6 +81,10 @@ class MonqueOptions:
             "stale_check_interval", self.stale_check_interval
         )
         object.__setattr__(self, "stale_check_interval", interval)
+        for option in ("completed_retention", "failed_retention"):
+            value = check_optional_positive(option, getattr(self, option))
+            object.__setattr__(self, option, value)
+
         if self.lock_timeout <= self.heartbeat_interval:
             raise ValueError(
                 f"lock_timeout ({self.lock_timeout:g} s) must be longer than "

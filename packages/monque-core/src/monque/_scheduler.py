@@ -5,23 +5,22 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import anyio
 from bson import ObjectId
-from bson.errors import InvalidId
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from ._change_stream import ChangeStreamWatcher
+from ._cron import next_cron_run
+from ._enqueue import EnqueueMixin
 from ._errors import DatabaseError, DuplicateHandlerError, NotInitializedError
 from ._events import (
     E,
     EventBus,
-    JobEnqueued,
     LoopFailed,
     SchedulerStarted,
     SchedulerStopped,
@@ -29,10 +28,12 @@ from ._events import (
 )
 from ._handler import Handler, HandlerSpec
 from ._job import Job
+from ._management import ManagementMixin
 from ._options import MonqueOptions
+from ._retention import RetentionMixin
 from ._slots import InstanceSlots
 from ._store import Document, JobStore, utcnow
-from ._validation import check_aware, check_job_name, check_payload, check_retries
+from ._validation import parse_job_id
 from ._worker import Worker
 
 __all__ = ["Monque"]
@@ -42,7 +43,7 @@ logger = logging.getLogger("monque.scheduler")
 H = TypeVar("H", bound=Handler)
 
 
-class Monque:
+class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
     """A job scheduler backed by one MongoDB collection.
 
     Any number of `Monque` instances, in any number of processes, may share the
@@ -83,6 +84,12 @@ class Monque:
             default (host, process id and a random suffix).
         create_indexes: Whether `initialize()` creates the collection's
             indexes.
+        completed_retention: Seconds a completed job is kept; `None` (the
+            default) keeps completed jobs until they are deleted.
+        failed_retention: Seconds a failed job is kept; `None` (the default)
+            keeps failed jobs until they are retried or deleted.
+        cleanup_interval: Seconds between two purges of a running instance
+            that has a retention set.
         change_streams: Whether workers are woken by a change stream as jobs
             become due; on a server without change streams monque falls back
             to polling by itself.
@@ -113,6 +120,9 @@ class Monque:
         max_payload_size: int | None = 1024 * 1024,
         instance_id: str | None = None,
         create_indexes: bool = True,
+        completed_retention: float | None = None,
+        failed_retention: float | None = None,
+        cleanup_interval: float = 60.0,
         change_streams: bool = True,
         batch_claims: bool = True,
     ) -> None:
@@ -138,6 +148,9 @@ class Monque:
             max_payload_size=max_payload_size,
             instance_id=instance_id or "",
             create_indexes=create_indexes,
+            completed_retention=completed_retention,
+            failed_retention=failed_retention,
+            cleanup_interval=cleanup_interval,
             change_streams=change_streams,
             batch_claims=batch_claims,
         )
@@ -289,7 +302,10 @@ class Monque:
 
     async def _run(self) -> None:
         try:
-            await self._process()
+            async with anyio.create_task_group() as housekeeping:
+                housekeeping.start_soon(self._retention_loop, name="monque retention")
+                await self._process()
+                housekeeping.cancel_scope.cancel()
         finally:
             # Unblocks start() should processing end before it began.
             self._started.set()
@@ -376,6 +392,7 @@ class Monque:
         concurrency: int | None = None,
         max_retries: int | None = None,
         timeout: float | None = None,
+        model: type | None = None,
         replace: bool = False,
     ) -> None:
         """Register the handler that runs jobs named `name`.
@@ -390,6 +407,10 @@ class Monque:
                 instance's `max_retries` by default.
             timeout: Seconds an attempt may run before it is cancelled and
                 counted as failed; no limit by default.
+            model: A pydantic model for the job data. `enqueue` on this
+                instance validates data with it and stores its JSON dump; the
+                handler gets `job.data` as an instance of the model. A job
+                whose stored data does not fit fails at once, without retries.
             replace: Replace an existing handler instead of raising.
 
         Raises:
@@ -402,6 +423,7 @@ class Monque:
             default_concurrency=self.options.worker_concurrency,
             max_retries=max_retries,
             timeout=timeout,
+            model=model,
         )
         if name in self._handlers and not replace:
             raise DuplicateHandlerError(
@@ -417,6 +439,7 @@ class Monque:
             slots=self._slots,
             options=self.options,
             events=self.events,
+            next_run=next_cron_run,
         )
         if previous is not None:
             worker.running = previous.running
@@ -432,6 +455,7 @@ class Monque:
         concurrency: int | None = None,
         max_retries: int | None = None,
         timeout: float | None = None,
+        model: type | None = None,
         replace: bool = False,
     ) -> Callable[[H], H]:
         """Register the decorated function as the handler of `name`.
@@ -447,6 +471,7 @@ class Monque:
                 concurrency=concurrency,
                 max_retries=max_retries,
                 timeout=timeout,
+                model=model,
                 replace=replace,
             )
             return handler
@@ -465,170 +490,6 @@ class Monque:
         processing.
         """
         return self.events.subscribe(event_type, callback)
-
-    # Enqueueing
-
-    async def enqueue(
-        self,
-        name: str,
-        data: Any = None,
-        *,
-        run_at: dt.datetime | None = None,
-        delay: float | None = None,
-        unique_key: str | None = None,
-        priority: int = 0,
-        max_retries: int | None = None,
-    ) -> Job:
-        """Store a job and return it.
-
-        Args:
-            name: The job name, which selects the handler.
-            data: The payload; anything BSON can store (dicts, lists, strings,
-                numbers, datetimes, ...).
-            run_at: When the job is due; a timezone-aware datetime.
-            delay: Seconds from now until the job is due; not with `run_at`.
-            unique_key: While a job of this name with this key is pending or
-                processing, enqueueing another returns that job instead.
-            priority: Higher runs first among due jobs.
-            max_retries: Failed attempts before this job fails for good.
-
-        Raises:
-            NotInitializedError: `initialize()` was not called.
-            PayloadError: `data` cannot be stored or is too large.
-            DatabaseError: The write failed.
-        """
-        self._require_initialized()
-        document = self._new_document(
-            name,
-            data,
-            run_at=run_at,
-            delay=delay,
-            unique_key=unique_key,
-            priority=priority,
-            max_retries=max_retries,
-        )
-        try:
-            stored, created = await self.store.insert(document)
-        except PyMongoError as exc:
-            raise DatabaseError(f"could not enqueue job {name!r}: {exc}") from exc
-
-        job = Job.from_document(stored)
-        if created:
-            self._announce(job)
-
-        return job
-
-    async def now(self, name: str, data: Any = None, **kwargs: Any) -> Job:
-        """Enqueue a job that is due at once; takes `enqueue`'s keyword arguments."""
-        if "run_at" in kwargs or "delay" in kwargs:
-            raise TypeError("now() takes neither run_at nor delay")
-
-        return await self.enqueue(name, data, **kwargs)
-
-    async def enqueue_many(
-        self,
-        name: str,
-        payloads: Iterable[Any],
-        *,
-        run_at: dt.datetime | None = None,
-        delay: float | None = None,
-        priority: int = 0,
-        max_retries: int | None = None,
-    ) -> list[Job]:
-        """Store one job per payload in a single round trip; return them in order.
-
-        Every payload is checked before anything is written. Takes the options
-        of `enqueue` except `unique_key`.
-
-        Raises:
-            NotInitializedError: `initialize()` was not called.
-            PayloadError: A payload cannot be stored or is too large.
-            DatabaseError: The write failed.
-        """
-        self._require_initialized()
-        documents = [
-            self._new_document(
-                name,
-                data,
-                run_at=run_at,
-                delay=delay,
-                unique_key=None,
-                priority=priority,
-                max_retries=max_retries,
-            )
-            for data in payloads
-        ]
-        try:
-            stored = await self.store.insert_many(documents)
-        except PyMongoError as exc:
-            raise DatabaseError(f"could not enqueue jobs {name!r}: {exc}") from exc
-
-        jobs = [Job.from_document(doc) for doc in stored]
-        for job in jobs:
-            self._announce(job)
-
-        return jobs
-
-    def _new_document(
-        self,
-        name: str,
-        data: Any,
-        *,
-        run_at: dt.datetime | None,
-        delay: float | None,
-        unique_key: str | None,
-        priority: int,
-        max_retries: int | None,
-    ) -> Document:
-        check_job_name(name)
-        if run_at is not None and delay is not None:
-            raise ValueError("give run_at or delay, not both")
-
-        due = utcnow()
-        if run_at is not None:
-            due = check_aware("run_at", run_at)
-        elif delay is not None:
-            if isinstance(delay, bool) or not isinstance(delay, (int, float)):
-                raise TypeError(f"delay must be a number of seconds, not {delay!r}")
-
-            if not math.isfinite(delay) or delay < 0:
-                raise ValueError(f"delay must be a finite number >= 0, not {delay!r}")
-
-            due = due + dt.timedelta(seconds=delay)
-
-        key: object = unique_key
-        if key is not None and (not isinstance(key, str) or not key):
-            raise ValueError(
-                f"unique_key must be a non-empty string, not {unique_key!r}"
-            )
-
-        if isinstance(priority, bool) or not isinstance(priority, int):
-            raise TypeError(f"priority must be an integer, not {priority!r}")
-
-        if max_retries is not None:
-            check_retries("max_retries", max_retries)
-
-        check_payload(data, max_size=self.options.max_payload_size)
-        return JobStore.new_document(
-            name,
-            data,
-            run_at=due,
-            priority=priority,
-            unique_key=unique_key,
-            max_retries=max_retries,
-        )
-
-    def _announce(self, job: Job) -> None:
-        logger.info(
-            "Enqueued job %s (%s)",
-            job.id,
-            job.name,
-            extra={"action": "enqueue", "job_id": job.id, "job_name": job.name},
-        )
-        self.events.emit(JobEnqueued(job))
-        worker = self._workers.get(job.name)
-        if worker is not None and self.is_healthy():
-            worker.notify_due(job.next_run_at)
 
     # Reading jobs
 
@@ -653,19 +514,3 @@ class Monque:
             raise NotInitializedError(
                 "call 'await monque.initialize()' (or use 'async with monque') first"
             )
-
-
-def parse_job_id(job_id: object) -> ObjectId:
-    """Return `job_id` as an `ObjectId`, or raise `ValueError` naming it."""
-    if isinstance(job_id, ObjectId):
-        return job_id
-
-    if not isinstance(job_id, str):
-        raise TypeError(f"job id must be a string, not {type(job_id).__name__}")
-
-    try:
-        return ObjectId(job_id)
-    except InvalidId:
-        raise ValueError(
-            f"{job_id!r} is not a valid job id (24 hexadecimal characters)"
-        ) from None

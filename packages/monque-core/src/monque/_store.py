@@ -9,6 +9,7 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.errors import DuplicateKeyError
@@ -95,39 +96,72 @@ class JobStore:
                     name="monque_next_due",
                 ),
                 IndexModel([("claimToken", ASCENDING)], name="monque_claim_token"),
+                IndexModel(
+                    [("status", ASCENDING), ("_id", ASCENDING)],
+                    name="monque_list_status",
+                ),
+                IndexModel(
+                    [("name", ASCENDING), ("status", ASCENDING), ("_id", ASCENDING)],
+                    name="monque_list_name",
+                ),
             ]
         )
 
-    async def insert(self, document: Document) -> tuple[Document, bool]:
+    async def insert(
+        self, document: Document, *, session: AsyncClientSession | None = None
+    ) -> tuple[Document, bool]:
         """Store a new job; return it and whether it was created.
 
         A job whose unique key is held by a pending or processing job is not
-        stored: the holder comes back instead.
+        stored: the holder comes back instead. Inside a transaction the holder
+        is looked up first, because a duplicate-key error would abort the
+        caller's transaction.
         """
+        in_transaction = session is not None and session.in_transaction
         while True:
+            if in_transaction and "uniqueKey" in document:
+                holder = await self._unique_holder(document, session)
+                if holder is not None:
+                    return holder, False
+
             try:
-                await self.collection.insert_one(document)
+                await self.collection.insert_one(document, session=session)
             except DuplicateKeyError:
-                existing = await self.collection.find_one(
-                    {
-                        "name": document["name"],
-                        "uniqueKey": document["uniqueKey"],
-                        "status": {"$in": [PENDING, PROCESSING]},
-                    }
-                )
+                if in_transaction:
+                    raise
+
+                existing = await self._unique_holder(document, session)
                 if existing is not None:
                     return existing, False
 
                 # The holder finished between the two round trips: try again.
-                document.pop("_id", None)
                 continue
 
             return document, True
 
-    async def insert_many(self, documents: Sequence[Document]) -> list[Document]:
+    async def _unique_holder(
+        self, document: Document, session: AsyncClientSession | None
+    ) -> Document | None:
+        return await self.collection.find_one(
+            {
+                "name": document["name"],
+                "uniqueKey": document["uniqueKey"],
+                "status": {"$in": [PENDING, PROCESSING]},
+            },
+            session=session,
+        )
+
+    async def insert_many(
+        self,
+        documents: Sequence[Document],
+        *,
+        session: AsyncClientSession | None = None,
+    ) -> list[Document]:
         """Store jobs without unique keys in one round trip, in order."""
         if documents:
-            await self.collection.insert_many(list(documents), ordered=True)
+            await self.collection.insert_many(
+                list(documents), ordered=True, session=session
+            )
 
         return list(documents)
 
@@ -142,6 +176,7 @@ class JobStore:
                 "claimedBy": self.instance_id,
                 "claimToken": token,
                 "lockedAt": now,
+                "startedAt": now,
                 "lastHeartbeat": now,
                 "heartbeatInterval": self._heartbeat_ms,
                 "updatedAt": now,

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import bson
-from bson.errors import InvalidDocument
+from bson import ObjectId
+from bson.errors import InvalidDocument, InvalidId
 
 from ._errors import PayloadError, PayloadTooLargeError
 
@@ -16,6 +17,7 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "check_aware",
     "check_bool",
+    "check_delay",
     "check_job_name",
     "check_limit",
     "check_optional_positive",
@@ -23,6 +25,7 @@ __all__ = [
     "check_positive",
     "check_positive_int",
     "check_retries",
+    "parse_job_id",
 ]
 
 MAX_NAME_LENGTH = 200
@@ -84,6 +87,18 @@ def check_bool(option: str, value: object) -> bool:
     return value
 
 
+def check_delay(delay: object) -> dt.timedelta:
+    """Return `delay` as a timedelta if it is a finite number of seconds >= 0."""
+    if not _is_number(delay):
+        raise TypeError(f"delay must be a number of seconds, not {delay!r}")
+
+    seconds = float(delay)  # type: ignore[arg-type]
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"delay must be a finite number >= 0, not {delay!r}")
+
+    return dt.timedelta(seconds=seconds)
+
+
 def check_job_name(name: object) -> str:
     """Return `name` if it can name a job: a short, non-blank string."""
     if not isinstance(name, str):
@@ -135,3 +150,19 @@ def check_payload(data: Any, *, max_size: int | None) -> int:
         )
 
     return size
+
+
+def parse_job_id(job_id: object) -> ObjectId:
+    """Return `job_id` as an `ObjectId`, or raise `ValueError` naming it."""
+    if isinstance(job_id, ObjectId):
+        return job_id
+
+    if not isinstance(job_id, str):
+        raise TypeError(f"job id must be a string, not {type(job_id).__name__}")
+
+    try:
+        return ObjectId(job_id)
+    except InvalidId:
+        raise ValueError(
+            f"{job_id!r} is not a valid job id (24 hexadecimal characters)"
+        ) from None
