@@ -6,7 +6,7 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Any, Protocol, cast
+from typing import Any
 
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
@@ -31,20 +31,6 @@ AppLifespan = Callable[[FastAPI], AbstractAsyncContextManager[Mapping[str, Any] 
 manager, such as one decorated with `contextlib.asynccontextmanager`."""
 
 DISABLED_MESSAGE = "Monque: Job processing is disabled for this instance"
-
-
-class _Scheduler(Protocol):
-    """The cron part of `Monque` that the lifespan relies on."""
-
-    async def schedule(
-        self,
-        cron: str,
-        name: str,
-        data: Any = None,
-        *,
-        unique_key: str | None = None,
-        timezone: str = "UTC",
-    ) -> object: ...
 
 
 def monque_lifespan(
@@ -226,8 +212,7 @@ async def _start_processing(
     for definition in definitions:
         cron = definition.cron
         if cron is not None:
-            # Checked by _require_cron_support before anything started.
-            await cast(_Scheduler, monque).schedule(
+            await monque.schedule(
                 cron.expression,
                 definition.name,
                 cron.data,

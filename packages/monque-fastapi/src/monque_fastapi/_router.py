@@ -22,14 +22,14 @@ class CronSchedule:
     Attributes:
         expression: A 5-field cron expression or an alias such as `@hourly`.
         timezone: The IANA timezone the expression is read in.
-        unique_key: The key that keeps one recurring job per declaration
-            however many instances start.
+        unique_key: Tells apart several schedules of one job name; `None`
+            leaves `Monque.schedule`'s default, one schedule per job name.
         data: The payload each run receives.
     """
 
     expression: str
     timezone: str
-    unique_key: str
+    unique_key: str | None = None
     data: Any = None
 
 
@@ -159,17 +159,18 @@ class JobRouter:
     ) -> Callable[[F], F]:
         """Declare the decorated function as a job that runs on a cron schedule.
 
-        At start-up, a processing app registers the handler and schedules one
-        recurring job for it. Several instances starting at once still make
-        one recurring job, kept unique by `unique_key`.
+        At start-up, a processing app registers the handler and schedules the
+        recurring job with `Monque.schedule`, which is idempotent: however many
+        instances start, there is one recurring job, updated to the declared
+        expression, timezone and data.
 
         Args:
             expression: A 5-field cron expression such as `*/5 * * * *`, or an
                 alias such as `@daily`.
             name: The job name within this router; the function's name by
                 default.
-            unique_key: The deduplication key of the recurring job; the full
-                job name by default.
+            unique_key: Tells apart several schedules of one job name; by
+                default a job name has one schedule.
             timezone: The IANA timezone the expression is read in.
             data: The payload every run receives.
             concurrency: Runs of this job one instance may have at once.
@@ -198,7 +199,7 @@ class JobRouter:
                     cron=CronSchedule(
                         expression=expression,
                         timezone=timezone,
-                        unique_key=unique_key or full_name,
+                        unique_key=unique_key,
                         data=data,
                     ),
                 )

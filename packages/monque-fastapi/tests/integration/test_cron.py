@@ -1,8 +1,7 @@
 """Cron jobs declared on job routers are scheduled by a processing app.
 
-`Monque.schedule` belongs to monque-core; these tests stand in a subclass with a
-recording `schedule`, so they check the integration's side of the contract
-whether or not the installed core has it.
+Most tests stand in a subclass of `Monque` whose `schedule` records its calls, to
+check exactly what the integration asks of the core; one runs the real thing.
 """
 
 from __future__ import annotations
@@ -80,7 +79,7 @@ async def test_processing_app_schedules_router_cron_jobs(
         assert sorted(monque_of(app).handlers) == ["reports.cleanup", "reports.digest"]
 
     assert scheduled == [
-        ("*/5 * * * *", "reports.digest", None, "reports.digest", "Europe/Paris"),
+        ("*/5 * * * *", "reports.digest", None, None, "Europe/Paris"),
         ("@daily", "reports.cleanup", {"days": 7}, "cleanup-v2", "UTC"),
     ]
 
@@ -118,3 +117,28 @@ async def test_cron_jobs_without_core_support_fail_startup_clearly(
     with pytest.raises(MonqueError, match=r"need Monque\.schedule\(\)"):
         async with running(app):
             pytest.fail("the app started")
+
+
+async def test_every_processing_instance_keeps_one_recurring_job_per_cron(
+    database: AsyncDatabase[Any],
+    make_settings: SettingsFactory,
+    make_app: AppFactory,
+    running: Running,
+) -> None:
+    settings = make_settings()
+    first = make_app(settings, reports_router(), db=database)
+    second = make_app(settings, reports_router(), db=database)
+
+    async with running(first), running(second):
+        pass
+
+    jobs = database[settings.collection_name]
+    digests = await jobs.find({"name": "reports.digest"}).to_list()
+    assert len(digests) == 1
+    assert digests[0]["status"] == "pending"
+    assert digests[0]["repeatInterval"] == "*/5 * * * *"
+    assert digests[0]["timezone"] == "Europe/Paris"
+    cleanup = await jobs.find_one({"name": "reports.cleanup"})
+    assert cleanup is not None
+    assert cleanup["data"] == {"days": 7}
+    assert cleanup["uniqueKey"] == "cleanup-v2"

@@ -86,7 +86,7 @@ def test_names_declared_by_two_routers_are_rejected() -> None:
         collect_jobs([first, second])
 
 
-def test_cron_defaults_to_the_function_name_utc_and_a_unique_key() -> None:
+def test_cron_defaults_to_the_function_name_and_utc() -> None:
     reports = JobRouter(prefix="reports")
 
     @reports.cron("0 * * * *")
@@ -98,7 +98,7 @@ def test_cron_defaults_to_the_function_name_utc_and_a_unique_key() -> None:
     assert definition.cron is not None
     assert definition.cron.expression == "0 * * * *"
     assert definition.cron.timezone == "UTC"
-    assert definition.cron.unique_key == "reports.hourly_digest"
+    assert definition.cron.unique_key is None
     assert definition.cron.data is None
 
 
