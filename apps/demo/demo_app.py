@@ -20,7 +20,7 @@ from fastapi import Depends, FastAPI
 from pydantic import BaseModel, Field
 from pymongo.asynchronous.collection import AsyncCollection
 
-from monque import Job
+from monque import Job, JobStatus
 from monque_fastapi import (
     JobRouter,
     MonqueDep,
@@ -118,13 +118,7 @@ async def enqueue(request: WorkRequest, monque: MonqueDep) -> Enqueued:
 @app.get("/stats")
 async def stats(monque: MonqueDep, runs: Annotated[Runs, Depends(get_runs)]) -> Stats:
     """Count the jobs by status and summarize the recorded runs."""
-    jobs = monque.db[monque.options.collection_name]
-    counts = {
-        group["_id"]: group["count"]
-        async for group in await jobs.aggregate(
-            [{"$group": {"_id": "$status", "count": {"$sum": 1}}}]
-        )
-    }
+    counts = (await monque.get_queue_stats(name="demo.work")).counts
     latencies: list[float] = sorted(
         [run["latency"] async for run in runs.find({}, {"latency": 1})]
     )
@@ -141,10 +135,10 @@ async def stats(monque: MonqueDep, runs: Annotated[Runs, Depends(get_runs)]) -> 
         return cuts[round(fraction * 100) - 1] * 1000
 
     return Stats(
-        pending=counts.get("pending", 0),
-        processing=counts.get("processing", 0),
-        completed=counts.get("completed", 0),
-        failed=counts.get("failed", 0),
+        pending=counts[JobStatus.PENDING],
+        processing=counts[JobStatus.PROCESSING],
+        completed=counts[JobStatus.COMPLETED],
+        failed=counts[JobStatus.FAILED],
         peak_running=0 if peak is None else peak["running"],
         latency_min_ms=latencies[0] * 1000 if latencies else None,
         latency_p50_ms=percentile(0.50),
