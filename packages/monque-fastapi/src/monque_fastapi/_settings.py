@@ -26,6 +26,11 @@ _CORE_OPTIONS = (
     "max_payload_size",
     "instance_id",
     "create_indexes",
+    "completed_retention",
+    "failed_retention",
+    "cleanup_interval",
+    "change_streams",
+    "batch_claims",
 )
 
 
@@ -98,6 +103,24 @@ class MonqueSettings(BaseSettings):
 
     create_indexes: bool = True
     """Whether start-up creates the jobs collection's indexes."""
+
+    completed_retention: float | None = Field(default=None, gt=0)
+    """Seconds a completed job is kept; completed jobs stay until deleted by
+    default."""
+
+    failed_retention: float | None = Field(default=None, gt=0)
+    """Seconds a failed job is kept; failed jobs stay until retried or deleted
+    by default."""
+
+    cleanup_interval: float = Field(default=60.0, gt=0)
+    """Seconds between two purges of a processing instance that has a retention
+    set."""
+
+    change_streams: bool = True
+    """Whether workers are woken by a change stream as jobs become due."""
+
+    batch_claims: bool = True
+    """Whether a poll claims all the jobs it has room for in a few round trips."""
 
     disable_job_processing: bool = False
     """Run this app as a producer only.

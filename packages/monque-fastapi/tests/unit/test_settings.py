@@ -23,6 +23,14 @@ def test_defaults_match_the_core() -> None:
             assert parameters[name].default == value, name
 
 
+def test_every_core_option_is_a_setting() -> None:
+    options = set(inspect.signature(Monque).parameters) - {"db"}
+
+    missing = options - set(MonqueSettings().monque_options())
+
+    assert not missing, f"MonqueSettings lacks the core options {sorted(missing)}"
+
+
 def test_fields_are_read_from_monque_prefixed_environment_variables(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
