@@ -26,6 +26,12 @@ from __future__ import annotations
 from ._dependency import MonqueDep, get_monque
 from ._health import MonqueHealth, health_router
 from ._lifespan import AppLifespan, DatabaseSource, monque_lifespan
+from ._management import (
+    JobListModel,
+    JobModel,
+    QueueStatsModel,
+    management_router,
+)
 from ._router import CronSchedule, JobDefinition, JobRouter
 from ._settings import MonqueSettings
 
@@ -34,12 +40,16 @@ __all__ = [
     "CronSchedule",
     "DatabaseSource",
     "JobDefinition",
+    "JobListModel",
+    "JobModel",
     "JobRouter",
     "MonqueDep",
     "MonqueHealth",
     "MonqueSettings",
+    "QueueStatsModel",
     "get_monque",
     "health_router",
+    "management_router",
     "monque_lifespan",
 ]
 

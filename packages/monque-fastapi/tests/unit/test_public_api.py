@@ -11,12 +11,16 @@ PUBLIC_NAMES = {
     "CronSchedule",
     "DatabaseSource",
     "JobDefinition",
+    "JobListModel",
+    "JobModel",
     "JobRouter",
     "MonqueDep",
     "MonqueHealth",
     "MonqueSettings",
+    "QueueStatsModel",
     "get_monque",
     "health_router",
+    "management_router",
     "monque_lifespan",
 }
 
