@@ -127,10 +127,7 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
         batch_claims: bool = True,
     ) -> None:
         if not isinstance(db, AsyncDatabase):
-            raise TypeError(
-                "db must be a pymongo AsyncDatabase, such as "
-                f"AsyncMongoClient(...)['app'], not {type(db).__name__}"
-            )
+            raise TypeError(_not_an_async_database(db))
 
         self.options = MonqueOptions(
             collection_name=collection_name,
@@ -514,3 +511,22 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
             raise NotInitializedError(
                 "call 'await monque.initialize()' (or use 'async with monque') first"
             )
+
+
+def _not_an_async_database(db: object) -> str:
+    kind = f"{type(db).__module__}.{type(db).__qualname__}"
+    message = (
+        "db must be a pymongo AsyncDatabase, such as "
+        f"AsyncMongoClient(...)['app'], not {kind}"
+    )
+    if kind.startswith("motor."):
+        return (
+            f"{message}: Motor is deprecated by its maintainers in favour of "
+            "pymongo's async API, which monque uses; open the database with "
+            "pymongo.AsyncMongoClient and the same URI"
+        )
+
+    if kind == "pymongo.synchronous.database.Database":
+        return f"{message}: use pymongo.AsyncMongoClient instead of MongoClient"
+
+    return message

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, MongoClient
 
 from monque import Monque
 from monque._options import MonqueOptions
@@ -72,8 +72,23 @@ async def test_options_are_keyword_only(offline_db: Any) -> None:
 
 
 def test_db_must_be_an_async_database() -> None:
-    with pytest.raises(TypeError, match="AsyncDatabase"):
+    with pytest.raises(TypeError, match=r"AsyncDatabase.*not builtins.object"):
         Monque(object())  # type: ignore[arg-type]
+
+
+def test_a_sync_database_is_refused_with_the_async_client_named() -> None:
+    client: MongoClient[dict[str, Any]] = MongoClient(connect=False)
+    try:
+        with pytest.raises(TypeError, match="AsyncMongoClient instead of MongoClient"):
+            Monque(client["app"])  # type: ignore[arg-type]
+    finally:
+        client.close()
+
+
+def test_a_motor_database_is_refused_with_the_way_to_migrate() -> None:
+    motor_database = type("AsyncIOMotorDatabase", (), {"__module__": "motor.core"})
+    with pytest.raises(TypeError, match=r"Motor is deprecated.*AsyncMongoClient"):
+        Monque(motor_database())
 
 
 async def test_valid_options_are_kept(offline_db: Any) -> None:
