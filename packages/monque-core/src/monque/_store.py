@@ -16,7 +16,7 @@ from pymongo.errors import DuplicateKeyError
 
 from ._job import Job, JobStatus
 
-__all__ = ["CLAIM_INDEX", "CLAIM_SORT", "JobStore", "utcnow"]
+__all__ = ["CLAIM_INDEX", "CLAIM_SORT", "FINISHED_CLAIM", "JobStore", "utcnow"]
 
 Document = dict[str, Any]
 
@@ -27,6 +27,8 @@ FAILED = JobStatus.FAILED.value
 
 CLAIM_INDEX = "monque_claim"
 CLAIM_SORT = [("priority", DESCENDING), ("nextRunAt", ASCENDING), ("_id", ASCENDING)]
+FINISHED_CLAIM = "lastClaimToken"
+"""The field an outcome write stamps with the claim token it finished."""
 
 _LEASE_FIELDS = {
     "lockedAt": "",
@@ -247,7 +249,8 @@ class JobStore:
 
         return jobs
 
-    def _fence(self, job: Job) -> Document:
+    def fence(self, job: Job) -> Document:
+        """The filter that matches `job` only while this claim still owns it."""
         return {
             "_id": ObjectId(job.id),
             "status": PROCESSING,
@@ -256,35 +259,54 @@ class JobStore:
         }
 
     async def _finish(self, job: Job, update: Document) -> bool:
-        result = await self.collection.update_one(self._fence(job), update)
+        result = await self.collection.update_one(self.fence(job), update)
         return result.matched_count == 1
+
+    def completion(self, job: Job, *, next_run_at: dt.datetime | None) -> Document:
+        """The update that records a successful attempt of `job`.
+
+        A recurring job goes back to `pending` at `next_run_at` instead. The
+        update stamps the claim token it finishes as `lastClaimToken`, so a
+        reader can tell afterwards whether this very write took effect.
+        """
+        now = utcnow()
+        fields: Document = {"updatedAt": now, FINISHED_CLAIM: job.claim_token}
+        if next_run_at is None:
+            fields |= {"status": COMPLETED, "completedAt": now}
+        else:
+            fields |= {"status": PENDING, "nextRunAt": next_run_at, "failCount": 0}
+
+        return {"$set": fields, "$unset": _LEASE_FIELDS}
+
+    def failure(
+        self, job: Job, *, reason: str, retry_at: dt.datetime | None
+    ) -> Document:
+        """The update that records a failed attempt: retry at `retry_at`, or fail."""
+        now = utcnow()
+        fields: Document = {
+            "failReason": reason,
+            "updatedAt": now,
+            FINISHED_CLAIM: job.claim_token,
+        }
+        if retry_at is None:
+            fields |= {"status": FAILED, "failedAt": now}
+        else:
+            fields |= {"status": PENDING, "nextRunAt": retry_at}
+
+        return {"$set": fields, "$inc": {"failCount": 1}, "$unset": _LEASE_FIELDS}
 
     async def complete(self, job: Job, *, next_run_at: dt.datetime | None) -> bool:
         """Record a successful attempt; return whether this instance still owned it.
 
         A recurring job goes back to `pending` at `next_run_at` instead.
         """
-        now = utcnow()
-        fields: Document = {"updatedAt": now}
-        if next_run_at is None:
-            fields |= {"status": COMPLETED, "completedAt": now}
-        else:
-            fields |= {"status": PENDING, "nextRunAt": next_run_at, "failCount": 0}
-
-        return await self._finish(job, {"$set": fields, "$unset": _LEASE_FIELDS})
+        return await self._finish(job, self.completion(job, next_run_at=next_run_at))
 
     async def fail(
         self, job: Job, *, reason: str, retry_at: dt.datetime | None
     ) -> bool:
         """Record a failed attempt: retry at `retry_at`, or fail for good."""
-        now = utcnow()
-        fields: Document = {"failReason": reason, "updatedAt": now}
-        if retry_at is None:
-            fields |= {"status": FAILED, "failedAt": now}
-        else:
-            fields |= {"status": PENDING, "nextRunAt": retry_at}
-
-        update = {"$set": fields, "$inc": {"failCount": 1}, "$unset": _LEASE_FIELDS}
+        update = self.failure(job, reason=reason, retry_at=retry_at)
         return await self._finish(job, update)
 
     async def release(self, job: Job) -> bool:
