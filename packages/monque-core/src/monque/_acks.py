@@ -103,16 +103,19 @@ class AckBatcher:
 
         return ack.matched
 
-    async def run(self) -> None:
-        """Send queued writes in batches until `close()`, then send the rest.
-
-        Writes still queued when the batcher is cancelled are handed back to
-        their callers, which send them on their own.
-        """
+    def open(self) -> None:
+        """Queue writes from now on, for the `run()` about to start."""
         self.running = True
         self._closing = False
         self._ready = anyio.Event()
         self._full = anyio.Event()
+
+    async def run(self) -> None:
+        """Send queued writes in batches until `close()`, then send the rest.
+
+        Call `open()` first. Writes still queued when the batcher is cancelled
+        are handed back to their callers, which send them on their own.
+        """
         try:
             while not self._closing or self._queue:
                 await self._ready.wait()

@@ -274,6 +274,9 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
             return
 
         self._stopping.set()
+        # Queued outcomes are written now, and those of the handlers still
+        # finishing are written one by one, so no job waits out a window.
+        self._acks.close()
         for worker in self._workers.values():
             worker.wake()
 
@@ -325,6 +328,7 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
             if self.options.change_streams and self._workers:
                 services.start_soon(self._watcher.run, name="monque change stream")
             async with anyio.create_task_group() as outcomes:
+                self._acks.open()
                 outcomes.start_soon(self._acks.run, name="monque acknowledgements")
                 await self._run_jobs()
                 # Whatever is still queued is written before stop() returns.
