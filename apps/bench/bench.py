@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -28,7 +29,7 @@ import anyio
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
-from monque import Job, JobCompleted, JobStarted, Monque
+from monque import ChangeStreamConnected, Job, JobCompleted, JobStarted, Monque
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 
@@ -205,10 +206,18 @@ async def measure_latency(
 
     worker.register("bench.noop", noop)
     worker.on(JobStarted, on_start)
+    connected = anyio.Event()
+    worker.on(ChangeStreamConnected, lambda event: connected.set())
     await producer.initialize()
     async with worker:
-        await anyio.sleep(0.5)  # let the change stream open
+        if change_streams:
+            with anyio.fail_after(30):
+                await connected.wait()
+
         for _ in range(samples):
+            # A gap of random length, so that enqueues fall anywhere within
+            # the idle worker's poll interval.
+            await anyio.sleep(random.uniform(0.0, worker.options.poll_interval))
             started = anyio.Event()
             job_id = uuid.uuid4()
             began = time.perf_counter()
@@ -216,8 +225,6 @@ async def measure_latency(
             enqueued_at[job.id] = began
             with anyio.fail_after(30):
                 await started.wait()
-
-            await anyio.sleep(0.02)
 
     await db.drop_collection(collection)
     ordered = sorted(delays)
