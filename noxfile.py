@@ -1,5 +1,5 @@
-"""Developer tasks: ``nox -s tests``, ``lint``, ``typecheck``, ``docs``, ``changelog``
-and ``demo``.
+"""Developer tasks: ``nox -s tests``, ``lint``, ``typecheck``, ``docs``, ``changelog``,
+``demo`` and ``bench``.
 
 Every session installs what it needs into a fresh virtual environment, from the
 dependency groups in the root pyproject.toml.
@@ -61,6 +61,13 @@ def demo(session: nox.Session) -> None:
     _install(session, "test")
     session.install("-r", "apps/demo/requirements.txt")
     session.run("python", "apps/demo/run_demo.py", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Measure throughput, latency and database commands per job (not a test)."""
+    _install(session, "test")
+    session.run("python", "apps/bench/bench.py", *session.posargs)
 
 
 @nox.session

@@ -90,10 +90,11 @@ class ChangeStreamWatcher:
         self.resume_token: Mapping[str, Any] | None = None
         self.connected = False
         self.fallback_reason: str | None = None
+        self._failures = 0
 
     async def run(self) -> None:
         """Watch until cancelled, or until the server proves it has no streams."""
-        failures = 0
+        self._failures = 0
         while True:
             try:
                 await self._watch()
@@ -108,8 +109,8 @@ class ChangeStreamWatcher:
                     # became due meanwhile are found by the next poll.
                     self.resume_token = None
 
-                failures += 1
-                pause = min(0.1 * 2**failures, 30.0)
+                self._failures += 1
+                pause = min(0.1 * 2**self._failures, 30.0)
                 logger.warning(
                     "Change stream interrupted (%s); reopening in %.1f s",
                     exc,
@@ -118,13 +119,15 @@ class ChangeStreamWatcher:
                 )
                 await anyio.sleep(pause)
             else:
-                failures = 0
+                self._failures = 0
 
     async def _watch(self) -> None:
         stream = await self.collection.watch(
             PIPELINE, full_document="updateLookup", resume_after=self.resume_token
         )
         async with stream:
+            # Open again: the next interruption starts the pauses afresh.
+            self._failures = 0
             if not self.connected:
                 self.connected = True
                 logger.info(

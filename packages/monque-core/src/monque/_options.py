@@ -47,6 +47,7 @@ class MonqueOptions:
     cleanup_interval: float = 60.0
     change_streams: bool = True
     batch_claims: bool = True
+    ack_window: float | None = 0.005
 
     def __post_init__(self) -> None:
         name = self.collection_name
@@ -81,7 +82,7 @@ class MonqueOptions:
             "stale_check_interval", self.stale_check_interval
         )
         object.__setattr__(self, "stale_check_interval", interval)
-        for option in ("completed_retention", "failed_retention"):
+        for option in ("completed_retention", "failed_retention", "ack_window"):
             value = check_optional_positive(option, getattr(self, option))
             object.__setattr__(self, option, value)
 

@@ -14,6 +14,7 @@ from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
+from ._acks import AckBatcher
 from ._change_stream import ChangeStreamWatcher
 from ._cron import next_cron_run
 from ._enqueue import EnqueueMixin
@@ -95,6 +96,10 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
             to polling by itself.
         batch_claims: Whether a poll claims all the jobs it has room for in a
             fixed number of round trips, rather than one round trip per job.
+        ack_window: Seconds the outcomes of finished jobs are gathered before
+            they are written in one bulk write; `None` writes each outcome on
+            its own at once. Each write still checks that this instance owns
+            the job.
 
     Raises:
         TypeError: An option has the wrong type.
@@ -125,6 +130,7 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
         cleanup_interval: float = 60.0,
         change_streams: bool = True,
         batch_claims: bool = True,
+        ack_window: float | None = 0.005,
     ) -> None:
         if not isinstance(db, AsyncDatabase):
             raise TypeError(_not_an_async_database(db))
@@ -150,6 +156,7 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
             cleanup_interval=cleanup_interval,
             change_streams=change_streams,
             batch_claims=batch_claims,
+            ack_window=ack_window,
         )
         self.db = db
         collection = db.get_collection(
@@ -164,6 +171,7 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
             heartbeat_interval=self.options.heartbeat_interval,
         )
         self.events = EventBus()
+        self._acks = AckBatcher(collection, window=self.options.ack_window)
         self._watcher = ChangeStreamWatcher(
             collection, notify=self._job_due, events=self.events
         )
@@ -263,6 +271,9 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
             return
 
         self._stopping.set()
+        # Queued outcomes are written now, and those of the handlers still
+        # finishing are written one by one, so no job waits out a window.
+        self._acks.close()
         for worker in self._workers.values():
             worker.wake()
 
@@ -313,30 +324,38 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
             services.start_soon(self._sweep_loop, name="monque stale sweep")
             if self.options.change_streams and self._workers:
                 services.start_soon(self._watcher.run, name="monque change stream")
-            async with anyio.create_task_group() as jobs:
-                self._jobs_group = jobs
-                async with anyio.create_task_group() as claims:
-                    self._claims_group = claims
-                    for worker in self._workers.values():
-                        claims.start_soon(worker.run, jobs, self._stopping)
-
-                    self._started.set()
-                    await self._stopping.wait()
-
-                with anyio.move_on_after(self.options.shutdown_timeout):
-                    await self._slots.wait_idle()
-
-                if self._slots.in_use:
-                    logger.warning(
-                        "Cancelling %d job(s) still running after %.0f s",
-                        self._slots.in_use,
-                        self.options.shutdown_timeout,
-                        extra={"action": "stop"},
-                    )
-
-                jobs.cancel_scope.cancel()
+            async with anyio.create_task_group() as outcomes:
+                self._acks.open()
+                outcomes.start_soon(self._acks.run, name="monque acknowledgements")
+                await self._run_jobs()
+                # Whatever is still queued is written before stop() returns.
+                self._acks.close()
 
             services.cancel_scope.cancel()
+
+    async def _run_jobs(self) -> None:
+        async with anyio.create_task_group() as jobs:
+            self._jobs_group = jobs
+            async with anyio.create_task_group() as claims:
+                self._claims_group = claims
+                for worker in self._workers.values():
+                    claims.start_soon(worker.run, jobs, self._stopping)
+
+                self._started.set()
+                await self._stopping.wait()
+
+            with anyio.move_on_after(self.options.shutdown_timeout):
+                await self._slots.wait_idle()
+
+            if self._slots.in_use:
+                logger.warning(
+                    "Cancelling %d job(s) still running after %.0f s",
+                    self._slots.in_use,
+                    self.options.shutdown_timeout,
+                    extra={"action": "stop"},
+                )
+
+            jobs.cancel_scope.cancel()
 
     async def _heartbeat_loop(self) -> None:
         while True:
@@ -436,6 +455,7 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
             slots=self._slots,
             options=self.options,
             events=self.events,
+            acks=self._acks,
             next_run=next_cron_run,
         )
         if previous is not None:

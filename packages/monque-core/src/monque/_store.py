@@ -16,7 +16,7 @@ from pymongo.errors import DuplicateKeyError
 
 from ._job import Job, JobStatus
 
-__all__ = ["CLAIM_INDEX", "CLAIM_SORT", "JobStore", "utcnow"]
+__all__ = ["CLAIM_INDEX", "CLAIM_SORT", "FINISHED_CLAIM", "JobStore", "utcnow"]
 
 Document = dict[str, Any]
 
@@ -27,6 +27,11 @@ FAILED = JobStatus.FAILED.value
 
 CLAIM_INDEX = "monque_claim"
 CLAIM_SORT = [("priority", DESCENDING), ("nextRunAt", ASCENDING), ("_id", ASCENDING)]
+# A batch claim that loses candidates to a competing instance tries again for
+# the rest at most this often in all.
+_CLAIM_ROUNDS = 3
+FINISHED_CLAIM = "lastClaimToken"
+"""The field an outcome write stamps with the claim token it finished."""
 
 _LEASE_FIELDS = {
     "lockedAt": "",
@@ -186,11 +191,14 @@ class JobStore:
     async def claim(self, name: str, limit: int, *, batch: bool = True) -> list[Job]:
         """Claim up to `limit` due jobs of `name`, in claim order.
 
-        With `batch`, several jobs are claimed in three round trips whatever
-        their number: read candidate ids, update those still pending under a new
-        claim token, read back what carries the token. Jobs taken by a competing
-        instance in between are simply not returned. Without it, each job takes
-        one atomic find-and-modify.
+        With `batch`, several jobs are claimed in two round trips whatever
+        their number: read the candidates in claim order, then update under a
+        new claim token those still pending and unchanged since the read (same
+        `updatedAt`), so the documents read are the ones claimed. Only when a
+        competing instance took or changed some candidates in between does a
+        third round trip read back what carries the token; the others are simply
+        not returned, and up to two more rounds try for the jobs still wanted.
+        Without `batch`, each job takes one find-and-modify.
         """
         if limit <= 0:
             return []
@@ -200,19 +208,40 @@ class JobStore:
         if limit == 1 or not batch:
             return await self._claim_each(due, limit, now)
 
-        ids = [doc["_id"] async for doc in self._candidates(due, limit)]
-        if not ids:
-            return []
+        jobs: list[Job] = []
+        for _ in range(_CLAIM_ROUNDS):
+            wanted = limit - len(jobs)
+            claimed, backlog = await self._claim_batch(due, wanted, now)
+            jobs += claimed
+            if len(claimed) == wanted or not backlog:
+                break
+
+        return jobs
+
+    async def _claim_batch(
+        self, due: Document, limit: int, now: dt.datetime
+    ) -> tuple[list[Job], bool]:
+        """Claim up to `limit` jobs; also say whether `limit` candidates were due."""
+        candidates = [doc async for doc in self._candidates(due, limit)]
+        if not candidates:
+            return [], False
 
         token = uuid.uuid4().hex
-        result = await self.collection.update_many(
-            {**due, "_id": {"$in": ids}}, self._claim_update(now, token)
-        )
+        update = self._claim_update(now, token)
+        unchanged = [
+            {"_id": doc["_id"], "updatedAt": doc.get("updatedAt")} for doc in candidates
+        ]
+        result = await self.collection.update_many({**due, "$or": unchanged}, update)
+        backlog = len(candidates) == limit
+        if result.modified_count == len(candidates):
+            jobs = [Job.from_document(doc | update["$set"]) for doc in candidates]
+            return jobs, backlog
+
         if result.modified_count == 0:
-            return []
+            return [], backlog
 
         claimed = self.collection.find({"claimToken": token}, sort=CLAIM_SORT)
-        return [Job.from_document(doc) async for doc in claimed]
+        return [Job.from_document(doc) async for doc in claimed], backlog
 
     @staticmethod
     def _due(name: str, now: dt.datetime) -> Document:
@@ -220,9 +249,7 @@ class JobStore:
 
     def _candidates(self, due: Document, limit: int) -> AsyncCursor[Document]:
         # The hint keeps planners from sorting in memory through another index.
-        return self.collection.find(
-            due, {"_id": 1}, sort=CLAIM_SORT, limit=limit, hint=CLAIM_INDEX
-        )
+        return self.collection.find(due, sort=CLAIM_SORT, limit=limit, hint=CLAIM_INDEX)
 
     async def explain_claim(self, name: str, limit: int) -> Document:
         """The server's plan for the query that picks the jobs to claim."""
@@ -247,7 +274,8 @@ class JobStore:
 
         return jobs
 
-    def _fence(self, job: Job) -> Document:
+    def fence(self, job: Job) -> Document:
+        """The filter that matches `job` only while this claim still owns it."""
         return {
             "_id": ObjectId(job.id),
             "status": PROCESSING,
@@ -256,35 +284,54 @@ class JobStore:
         }
 
     async def _finish(self, job: Job, update: Document) -> bool:
-        result = await self.collection.update_one(self._fence(job), update)
+        result = await self.collection.update_one(self.fence(job), update)
         return result.matched_count == 1
+
+    def completion(self, job: Job, *, next_run_at: dt.datetime | None) -> Document:
+        """The update that records a successful attempt of `job`.
+
+        A recurring job goes back to `pending` at `next_run_at` instead. The
+        update stamps the claim token it finishes as `lastClaimToken`, so a
+        reader can tell afterwards whether this very write took effect.
+        """
+        now = utcnow()
+        fields: Document = {"updatedAt": now, FINISHED_CLAIM: job.claim_token}
+        if next_run_at is None:
+            fields |= {"status": COMPLETED, "completedAt": now}
+        else:
+            fields |= {"status": PENDING, "nextRunAt": next_run_at, "failCount": 0}
+
+        return {"$set": fields, "$unset": _LEASE_FIELDS}
+
+    def failure(
+        self, job: Job, *, reason: str, retry_at: dt.datetime | None
+    ) -> Document:
+        """The update that records a failed attempt: retry at `retry_at`, or fail."""
+        now = utcnow()
+        fields: Document = {
+            "failReason": reason,
+            "updatedAt": now,
+            FINISHED_CLAIM: job.claim_token,
+        }
+        if retry_at is None:
+            fields |= {"status": FAILED, "failedAt": now}
+        else:
+            fields |= {"status": PENDING, "nextRunAt": retry_at}
+
+        return {"$set": fields, "$inc": {"failCount": 1}, "$unset": _LEASE_FIELDS}
 
     async def complete(self, job: Job, *, next_run_at: dt.datetime | None) -> bool:
         """Record a successful attempt; return whether this instance still owned it.
 
         A recurring job goes back to `pending` at `next_run_at` instead.
         """
-        now = utcnow()
-        fields: Document = {"updatedAt": now}
-        if next_run_at is None:
-            fields |= {"status": COMPLETED, "completedAt": now}
-        else:
-            fields |= {"status": PENDING, "nextRunAt": next_run_at, "failCount": 0}
-
-        return await self._finish(job, {"$set": fields, "$unset": _LEASE_FIELDS})
+        return await self._finish(job, self.completion(job, next_run_at=next_run_at))
 
     async def fail(
         self, job: Job, *, reason: str, retry_at: dt.datetime | None
     ) -> bool:
         """Record a failed attempt: retry at `retry_at`, or fail for good."""
-        now = utcnow()
-        fields: Document = {"failReason": reason, "updatedAt": now}
-        if retry_at is None:
-            fields |= {"status": FAILED, "failedAt": now}
-        else:
-            fields |= {"status": PENDING, "nextRunAt": retry_at}
-
-        update = {"$set": fields, "$inc": {"failCount": 1}, "$unset": _LEASE_FIELDS}
+        update = self.failure(job, reason=reason, retry_at=retry_at)
         return await self._finish(job, update)
 
     async def release(self, job: Job) -> bool:

@@ -18,10 +18,11 @@ from ._handler import HandlerSpec
 from ._job import Job
 from ._options import MonqueOptions
 from ._slots import InstanceSlots
-from ._store import utcnow
+from ._store import Document, utcnow
 from ._write import retry_write
 
 if TYPE_CHECKING:
+    from ._acks import AckBatcher
     from ._store import JobStore
 
 __all__ = ["Worker"]
@@ -44,6 +45,7 @@ class Worker:
         slots: The instance's running-job count behind `max_concurrency`.
         options: The instance's options.
         events: Where lifecycle events go.
+        acks: Where the outcome of each attempt is written.
         next_run: For a recurring job, when it runs next after this attempt.
     """
 
@@ -55,6 +57,7 @@ class Worker:
         slots: InstanceSlots,
         options: MonqueOptions,
         events: EventBus,
+        acks: AckBatcher,
         next_run: NextRun = _no_next_run,
     ) -> None:
         self.spec = spec
@@ -62,6 +65,7 @@ class Worker:
         self.slots = slots
         self.options = options
         self.events = events
+        self.acks = acks
         self.next_run = next_run
         self.running: dict[str, Job] = {}
         self._limiter = anyio.CapacityLimiter(spec.concurrency)
@@ -217,12 +221,8 @@ class Worker:
             await self._fail(job, error)
 
     async def _complete(self, job: Job, duration: float) -> None:
-        next_run_at = self.next_run(job)
-        done = await retry_write(
-            "complete",
-            lambda: self.store.complete(job, next_run_at=next_run_at),
-            deadline=self.options.lock_timeout,
-        )
+        update = self.store.completion(job, next_run_at=self.next_run(job))
+        done = await self._record("complete", job, update)
         extra = {"action": "complete_job", "job_id": job.id, "job_name": job.name}
         if not done:
             self._log_lost(job, "completion")
@@ -263,11 +263,8 @@ class Worker:
     async def _fail(self, job: Job, error: Exception) -> None:
         retry_at = self.retry_at(job, error)
         reason = _describe(error)
-        done = await retry_write(
-            "fail",
-            lambda: self.store.fail(job, reason=reason, retry_at=retry_at),
-            deadline=self.options.lock_timeout,
-        )
+        update = self.store.failure(job, reason=reason, retry_at=retry_at)
+        done = await self._record("fail", job, update)
         extra: dict[str, Any] = {
             "action": "fail_job",
             "job_id": job.id,
@@ -298,6 +295,15 @@ class Worker:
             )
 
         self.events.emit(JobFailed(job, error, retry_at is not None, retry_at))
+
+    async def _record(self, action: str, job: Job, update: Document) -> bool:
+        """Write an attempt's outcome through the batcher, retrying outages."""
+        fence = self.store.fence(job)
+        return await retry_write(
+            action,
+            lambda: self.acks.write(fence["_id"], fence, update, job.claim_token),
+            deadline=self.options.lock_timeout,
+        )
 
     async def _release(self, job: Job) -> None:
         done = await retry_write(

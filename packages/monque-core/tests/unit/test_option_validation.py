@@ -51,6 +51,9 @@ async def offline_db() -> AsyncIterator[Any]:
         ("collection_name", 42, TypeError),
         ("instance_id", 7, TypeError),
         ("create_indexes", "yes", TypeError),
+        ("ack_window", 0, ValueError),
+        ("ack_window", -0.01, ValueError),
+        ("ack_window", "5ms", TypeError),
     ],
 )
 async def test_bad_option_is_refused_by_name(
@@ -110,3 +113,8 @@ async def test_valid_options_are_kept(offline_db: Any) -> None:
 
 def test_default_instance_ids_are_unique() -> None:
     assert MonqueOptions().instance_id != MonqueOptions().instance_id
+
+
+async def test_ack_window_can_be_turned_off(offline_db: Any) -> None:
+    assert Monque(offline_db).options.ack_window == 0.005
+    assert Monque(offline_db, ack_window=None).options.ack_window is None

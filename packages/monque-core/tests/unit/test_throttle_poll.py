@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -47,7 +48,21 @@ class FakeStore:
         self.issued += count
         return jobs
 
-    async def complete(self, job: Job, *, next_run_at: dt.datetime | None) -> bool:
+    def fence(self, job: Job) -> dict[str, Any]:
+        return {"_id": job.id}
+
+    def completion(
+        self, job: Job, *, next_run_at: dt.datetime | None
+    ) -> dict[str, Any]:
+        return {"$set": {"status": "completed"}}
+
+
+class FakeAcks:
+    """Accepts every outcome write as done."""
+
+    async def write(
+        self, job_id: Any, fence: Any, update: Any, token: str | None
+    ) -> bool:
         return True
 
 
@@ -72,6 +87,7 @@ def make_worker(
         slots=slots,
         options=MonqueOptions(max_concurrency=slots.capacity),
         events=EventBus(),
+        acks=FakeAcks(),  # type: ignore[arg-type]
     )
 
 

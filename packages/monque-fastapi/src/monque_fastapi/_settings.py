@@ -31,6 +31,7 @@ _CORE_OPTIONS = (
     "cleanup_interval",
     "change_streams",
     "batch_claims",
+    "ack_window",
 )
 
 
@@ -121,6 +122,10 @@ class MonqueSettings(BaseSettings):
 
     batch_claims: bool = True
     """Whether a poll claims all the jobs it has room for in a few round trips."""
+
+    ack_window: float | None = Field(default=0.005, gt=0)
+    """Seconds the outcomes of finished jobs are gathered into one bulk write;
+    unset (`None`) writes each outcome at once."""
 
     disable_job_processing: bool = False
     """Run this app as a producer only.
