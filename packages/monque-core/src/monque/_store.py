@@ -300,16 +300,18 @@ class JobStore:
             each with its status now (`None` for a deleted job): they were
             cancelled, or recovered and maybe claimed again.
         """
-        held = {job.claim_token: job for job in jobs if job.claim_token}
+        held = [job for job in jobs if job.claim_token]
         if not held:
             return []
 
+        # A batch claim gives all its jobs one token: match on ids and tokens.
         now = utcnow()
         result = await self.collection.update_many(
             {
+                "_id": {"$in": [ObjectId(job.id) for job in held]},
                 "status": PROCESSING,
                 "claimedBy": self.instance_id,
-                "claimToken": {"$in": list(held)},
+                "claimToken": {"$in": list({job.claim_token for job in held})},
             },
             {"$set": {"lastHeartbeat": now}},
         )
@@ -318,17 +320,17 @@ class JobStore:
 
         # Rare: read back which leases were not renewed.
         found = self.collection.find(
-            {"_id": {"$in": list({ObjectId(job.id) for job in held.values()})}},
+            {"_id": {"$in": list({ObjectId(job.id) for job in held})}},
             {"status": 1, "claimedBy": 1, "claimToken": 1},
         )
         docs = {str(doc["_id"]): doc async for doc in found}
         lost: list[tuple[Job, str | None]] = []
-        for token, job in held.items():
+        for job in held:
             doc = docs.get(job.id, {})
             owned = (
                 doc.get("status") == PROCESSING
                 and doc.get("claimedBy") == self.instance_id
-                and doc.get("claimToken") == token
+                and doc.get("claimToken") == job.claim_token
             )
             if not owned:
                 lost.append((job, doc.get("status")))

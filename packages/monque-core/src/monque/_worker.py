@@ -71,7 +71,7 @@ class Worker:
         self.events = events
         self.next_run = next_run
         # The running attempts, the scope that can stop each, and why one was
-        # stopped, all by claim token.
+        # stopped, all keyed by job id and claim token.
         self.running: dict[str, Job] = {}
         self.scopes: dict[str, anyio.CancelScope] = {}
         self.interruptions: dict[str, str] = {}
@@ -112,7 +112,7 @@ class Worker:
         """
         found = False
         for key, job in list(self.running.items()):
-            if job.id != job_id or (token is not None and key != token):
+            if job.id != job_id or (token is not None and job.claim_token != token):
                 continue
 
             self.interruptions.setdefault(key, reason)
@@ -402,9 +402,10 @@ class Worker:
 
 
 def _lease_key(job: Job) -> str:
-    # One instance may hold two attempts of a job at once: its own lease
-    # expired, its sweep recovered the job and it claimed it again.
-    return job.claim_token or job.id
+    # A batch claim gives its jobs one token, and one instance may hold two
+    # attempts of a job at once (its own lease expired, its sweep recovered
+    # the job and it claimed it again): only both together name an attempt.
+    return f"{job.id}:{job.claim_token}"
 
 
 def _describe(error: BaseException) -> str:
