@@ -266,12 +266,16 @@ class JobStore:
         """
         now = utcnow()
         fields: Document = {"updatedAt": now}
+        unset: Document = dict(_LEASE_FIELDS)
         if next_run_at is None:
             fields |= {"status": COMPLETED, "completedAt": now}
         else:
+            # A run that completed proves the job is no poison: its next run
+            # starts with a clean record.
             fields |= {"status": PENDING, "nextRunAt": next_run_at, "failCount": 0}
+            unset["recoveryCount"] = ""
 
-        return await self._finish(job, {"$set": fields, "$unset": _LEASE_FIELDS})
+        return await self._finish(job, {"$set": fields, "$unset": unset})
 
     async def fail(
         self, job: Job, *, reason: str, retry_at: dt.datetime | None
