@@ -20,6 +20,7 @@ __all__ = [
     "JobDeleted",
     "JobEnqueued",
     "JobFailed",
+    "JobInterrupted",
     "JobReleased",
     "JobRescheduled",
     "JobRetried",
@@ -91,6 +92,24 @@ class JobCancelled(Event):
     """A job was cancelled, before or while it ran."""
 
     job: Job
+
+
+@dataclass(frozen=True)
+class JobInterrupted(Event):
+    """This instance stopped a running handler that no longer owned its job.
+
+    Nothing was written for the job and no completion or failure event fires
+    for this attempt.
+
+    Attributes:
+        job: The job as it was claimed.
+        reason: ``"cancelled"`` when the job was cancelled while it ran, by
+            this instance or another; ``"lease_lost"`` when the lease expired
+            and the job was recovered for another attempt.
+    """
+
+    job: Job
+    reason: str
 
 
 @dataclass(frozen=True)

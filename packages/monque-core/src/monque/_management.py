@@ -188,8 +188,9 @@ class ManagementMixin(SchedulerState):
         """Cancel a pending or processing job and return it.
 
         A pending job will not run. A processing job is marked cancelled at
-        once; its owner is told to stop the handler, and nothing the handler
-        does afterwards changes the job. A recurring job stops recurring.
+        once and its handler is cancelled: at once when this instance runs it,
+        at the owner's next heartbeat otherwise. Nothing the handler does
+        afterwards changes the job. A recurring job stops recurring.
 
         Raises:
             JobNotFoundError: No job has this id.

@@ -28,7 +28,7 @@ from ._events import (
     StaleJobsRecovered,
 )
 from ._handler import Handler, HandlerSpec
-from ._job import Job
+from ._job import Job, JobStatus
 from ._management import ManagementMixin
 from ._options import MonqueOptions
 from ._retention import RetentionMixin
@@ -42,6 +42,8 @@ __all__ = ["Monque"]
 logger = logging.getLogger("monque.scheduler")
 
 H = TypeVar("H", bound=Handler)
+
+CANCELLED = JobStatus.CANCELLED.value
 
 
 class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
@@ -362,9 +364,21 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
             await anyio.sleep(self.options.heartbeat_interval)
             held = [job for w in self._workers.values() for job in w.running.values()]
             try:
-                await self.store.heartbeat(held)
+                lost = await self.store.heartbeat(held)
             except PyMongoError as exc:
                 self._loop_error("heartbeat", exc)
+                continue
+
+            for job, status in lost:
+                reason = "cancelled" if status == CANCELLED else "lease_lost"
+                worker = self._workers.get(job.name)
+                if worker is not None:
+                    worker.interrupt(job.id, reason, token=job.claim_token)
+
+    def _job_cancelled(self, job_id: str) -> None:
+        for worker in self._workers.values():
+            if worker.interrupt(job_id, "cancelled"):
+                return
 
     async def _sweep_loop(self) -> None:
         while True:
@@ -460,6 +474,8 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
         )
         if previous is not None:
             worker.running = previous.running
+            worker.scopes = previous.scopes
+            worker.interruptions = previous.interruptions
 
         self._workers[name] = worker
         if self.is_healthy() and previous is None:

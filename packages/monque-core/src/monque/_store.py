@@ -296,12 +296,16 @@ class JobStore:
         """
         now = utcnow()
         fields: Document = {"updatedAt": now, FINISHED_CLAIM: job.claim_token}
+        unset: Document = dict(_LEASE_FIELDS)
         if next_run_at is None:
             fields |= {"status": COMPLETED, "completedAt": now}
         else:
+            # A run that completed proves the job is no poison: its next run
+            # starts with a clean record.
             fields |= {"status": PENDING, "nextRunAt": next_run_at, "failCount": 0}
+            unset["recoveryCount"] = ""
 
-        return {"$set": fields, "$unset": _LEASE_FIELDS}
+        return {"$set": fields, "$unset": unset}
 
     def failure(
         self, job: Job, *, reason: str, retry_at: dt.datetime | None
@@ -339,22 +343,50 @@ class JobStore:
         update = {"$set": {"status": PENDING, "updatedAt": utcnow()}}
         return await self._finish(job, {**update, "$unset": _LEASE_FIELDS})
 
-    async def heartbeat(self, jobs: Iterable[Job]) -> int:
-        """Renew the lease of the jobs this instance holds; return how many."""
-        tokens = list({job.claim_token for job in jobs if job.claim_token})
-        if not tokens:
-            return 0
+    async def heartbeat(self, jobs: Iterable[Job]) -> list[tuple[Job, str | None]]:
+        """Renew the leases of the jobs this instance holds.
 
+        Returns:
+            The jobs among `jobs` whose lease this instance no longer holds,
+            each with its status now (`None` for a deleted job): they were
+            cancelled, or recovered and maybe claimed again.
+        """
+        held = [job for job in jobs if job.claim_token]
+        if not held:
+            return []
+
+        # A batch claim gives all its jobs one token: match on ids and tokens.
         now = utcnow()
         result = await self.collection.update_many(
             {
+                "_id": {"$in": [ObjectId(job.id) for job in held]},
                 "status": PROCESSING,
                 "claimedBy": self.instance_id,
-                "claimToken": {"$in": tokens},
+                "claimToken": {"$in": list({job.claim_token for job in held})},
             },
             {"$set": {"lastHeartbeat": now}},
         )
-        return result.modified_count
+        if result.matched_count >= len(held):
+            return []
+
+        # Rare: read back which leases were not renewed.
+        found = self.collection.find(
+            {"_id": {"$in": list({ObjectId(job.id) for job in held})}},
+            {"status": 1, "claimedBy": 1, "claimToken": 1},
+        )
+        docs = {str(doc["_id"]): doc async for doc in found}
+        lost: list[tuple[Job, str | None]] = []
+        for job in held:
+            doc = docs.get(job.id, {})
+            owned = (
+                doc.get("status") == PROCESSING
+                and doc.get("claimedBy") == self.instance_id
+                and doc.get("claimToken") == job.claim_token
+            )
+            if not owned:
+                lost.append((job, doc.get("status")))
+
+        return lost
 
     async def recover_stale(
         self, *, lock_timeout: float, max_recoveries: int

@@ -13,7 +13,14 @@ from anyio.abc import TaskGroup
 
 from ._backoff import retry_delay
 from ._errors import JobTimeoutError, NonRetryableError, RetryAfter
-from ._events import EventBus, JobCompleted, JobFailed, JobReleased, JobStarted
+from ._events import (
+    EventBus,
+    JobCompleted,
+    JobFailed,
+    JobInterrupted,
+    JobReleased,
+    JobStarted,
+)
 from ._handler import HandlerSpec
 from ._job import Job
 from ._options import MonqueOptions
@@ -67,7 +74,11 @@ class Worker:
         self.events = events
         self.acks = acks
         self.next_run = next_run
+        # The running attempts, the scope that can stop each, and why one was
+        # stopped, all keyed by job id and claim token.
         self.running: dict[str, Job] = {}
+        self.scopes: dict[str, anyio.CancelScope] = {}
+        self.interruptions: dict[str, str] = {}
         self._limiter = anyio.CapacityLimiter(spec.concurrency)
         self._wakeup = anyio.Event()
         self._queue_drained = False
@@ -86,6 +97,33 @@ class Worker:
     def wake(self) -> None:
         """Make the claim loop poll now instead of at its next interval."""
         self._wakeup.set()
+
+    def interrupt(self, job_id: str, reason: str, *, token: str | None = None) -> bool:
+        """Stop the handler of a running job that this instance no longer owns.
+
+        The job was cancelled, or its lease went to another attempt. The handler
+        is cancelled at its next checkpoint; nothing is written for the job and
+        no completion or failure event fires.
+
+        Args:
+            job_id: The job.
+            reason: ``"cancelled"`` or ``"lease_lost"``.
+            token: Only the attempt under this claim token; every attempt of
+                the job that this worker runs by default.
+
+        Returns:
+            Whether this worker was running the job.
+        """
+        found = False
+        for key, job in list(self.running.items()):
+            if job.id != job_id or (token is not None and job.claim_token != token):
+                continue
+
+            self.interruptions.setdefault(key, reason)
+            self.scopes[key].cancel()
+            found = True
+
+        return found
 
     def notify_due(self, when: dt.datetime) -> None:
         """Tell the worker a job of its name is due at `when`."""
@@ -130,7 +168,9 @@ class Worker:
 
         self._queue_drained = len(jobs) < granted
         for job in jobs:
-            self.running[job.id] = job
+            key = _lease_key(job)
+            self.running[key] = job
+            self.scopes[key] = anyio.CancelScope()
             start(job)
 
         return len(jobs)
@@ -185,7 +225,10 @@ class Worker:
         try:
             await self._attempt(job)
         finally:
-            self.running.pop(job.id, None)
+            key = _lease_key(job)
+            self.running.pop(key, None)
+            self.scopes.pop(key, None)
+            self.interruptions.pop(key, None)
             self.slots.release(1)
             if not self._queue_drained:
                 self.wake()
@@ -194,17 +237,20 @@ class Worker:
         log_extra = {"action": "start_job", "job_id": job.id, "job_name": job.name}
         logger.info("Processing job %s (%s)", job.id, job.name, extra=log_extra)
         self.events.emit(JobStarted(job))
+        # Created at claim time, so that an interruption that comes before the
+        # task starts still stops the handler.
+        key = _lease_key(job)
+        scope = self.scopes.setdefault(key, anyio.CancelScope())
         started = anyio.current_time()
         error: Exception | None = None
         try:
-            if self.spec.timeout is None:
-                await self.spec.call(job, limiter=self._limiter)
-            else:
-                with anyio.fail_after(self.spec.timeout):
-                    await self.spec.call(job, limiter=self._limiter)
+            with scope:
+                await self._call(job)
         except anyio.get_cancelled_exc_class():
-            with anyio.CancelScope(shield=True):
-                await self._release(job)
+            if not scope.cancel_called:
+                with anyio.CancelScope(shield=True):
+                    await self._release(job)
+
             raise
         except TimeoutError:
             error = JobTimeoutError(
@@ -215,10 +261,43 @@ class Worker:
             error = exc
 
         duration = anyio.current_time() - started
+        if scope.cancel_called:
+            self._interrupted(job, self.interruptions.get(key, "cancelled"))
+            return
+
         if error is None:
             await self._complete(job, duration)
         else:
             await self._fail(job, error)
+
+    async def _call(self, job: Job) -> None:
+        if self.spec.timeout is None:
+            await self.spec.call(job, limiter=self._limiter)
+            return
+
+        with anyio.fail_after(self.spec.timeout):
+            await self.spec.call(job, limiter=self._limiter)
+
+    def _interrupted(self, job: Job, reason: str) -> None:
+        extra = {
+            "action": "interrupt_job",
+            "job_id": job.id,
+            "job_name": job.name,
+            "reason": reason,
+        }
+        if reason == "cancelled":
+            logger.info(
+                "Stopped job %s (%s): it was cancelled", job.id, job.name, extra=extra
+            )
+        else:
+            logger.warning(
+                "Stopped job %s (%s): this instance lost its lease",
+                job.id,
+                job.name,
+                extra=extra,
+            )
+
+        self.events.emit(JobInterrupted(job, reason))
 
     async def _complete(self, job: Job, duration: float) -> None:
         update = self.store.completion(job, next_run_at=self.next_run(job))
@@ -326,6 +405,13 @@ class Worker:
             job.name,
             extra={"action": "lost_lease", "job_id": job.id, "job_name": job.name},
         )
+
+
+def _lease_key(job: Job) -> str:
+    # A batch claim gives its jobs one token, and one instance may hold two
+    # attempts of a job at once (its own lease expired, its sweep recovered
+    # the job and it claimed it again): only both together name an attempt.
+    return f"{job.id}:{job.claim_token}"
 
 
 def _describe(error: BaseException) -> str:

@@ -140,6 +140,34 @@ async def test_recurring_job_returns_to_pending_at_its_next_tick(
     assert len(runs) == 1
 
 
+async def test_a_completed_run_clears_the_recovery_count(
+    make_monque: MakeMonque, database: Database
+) -> None:
+    monque = make_monque(max_recoveries=2)
+    completed = anyio.Event()
+
+    @monque.job("tick")
+    async def tick(job: Job) -> None:
+        pass
+
+    monque.on(JobCompleted, lambda event: completed.set())
+    await monque.initialize()
+    job = await monque.schedule("* * * * *", "tick")
+    # As if crashed workers had left it twice before this run.
+    await database["monque_jobs"].update_one(
+        {"_id": ObjectId(job.id)},
+        {"$set": {"recoveryCount": 2, "nextRunAt": dt.datetime.now(dt.timezone.utc)}},
+    )
+    async with monque:
+        with anyio.fail_after(10):
+            await completed.wait()
+
+    after = await monque.get_job(job.id)
+    assert after is not None
+    assert after.status is JobStatus.PENDING
+    assert after.recovery_count == 0
+
+
 async def test_missed_ticks_run_once(
     make_monque: MakeMonque, database: Database
 ) -> None:

@@ -28,7 +28,7 @@ def make_job(number: int, name: str = "work") -> Job:
         next_run_at=NOW,
         created_at=NOW,
         updated_at=NOW,
-        claim_token="token",
+        claim_token=f"token-{number}",
     )
 
 
