@@ -109,17 +109,29 @@ class ChangeStreamWatcher:
                     # became due meanwhile are found by the next poll.
                     self.resume_token = None
 
-                self._failures += 1
-                pause = min(0.1 * 2**self._failures, 30.0)
-                logger.warning(
-                    "Change stream interrupted (%s); reopening in %.1f s",
-                    exc,
-                    pause,
+                await self._pause(exc)
+            except Exception as exc:
+                # Not the server's doing: report it in full, and keep watching,
+                # since polling alone would serve the workers more slowly.
+                logger.exception(
+                    "Change stream failed unexpectedly",
                     extra={"action": "change_stream_retry"},
                 )
-                await anyio.sleep(pause)
+                self.connected = False
+                await self._pause(exc)
             else:
                 self._failures = 0
+
+    async def _pause(self, exc: Exception) -> None:
+        self._failures += 1
+        pause = min(0.1 * 2**self._failures, 30.0)
+        logger.warning(
+            "Change stream interrupted (%s); reopening in %.1f s",
+            exc,
+            pause,
+            extra={"action": "change_stream_retry"},
+        )
+        await anyio.sleep(pause)
 
     async def _watch(self) -> None:
         stream = await self.collection.watch(

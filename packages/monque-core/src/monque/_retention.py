@@ -117,5 +117,10 @@ class RetentionMixin(SchedulerState):
                     "The purge step failed: %s", exc, extra={"action": "purge"}
                 )
                 self.events.emit(LoopFailed("purge", exc))
+            except Exception as exc:
+                logger.exception(
+                    "The purge step failed unexpectedly", extra={"action": "purge"}
+                )
+                self.events.emit(LoopFailed("purge", exc))
 
             await anyio.sleep(options.cleanup_interval)

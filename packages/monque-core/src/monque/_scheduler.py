@@ -365,7 +365,7 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
             held = [job for w in self._workers.values() for job in w.running.values()]
             try:
                 lost = await self.store.heartbeat(held)
-            except PyMongoError as exc:
+            except Exception as exc:
                 self._loop_error("heartbeat", exc)
                 continue
 
@@ -387,7 +387,7 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
                     lock_timeout=self.options.lock_timeout,
                     max_recoveries=self.options.max_recoveries,
                 )
-            except PyMongoError as exc:
+            except Exception as exc:
                 self._loop_error("stale_sweep", exc)
             else:
                 if recovered or failed:
@@ -409,7 +409,17 @@ class Monque(EnqueueMixin, ManagementMixin, RetentionMixin):
             worker.notify_due(when or utcnow())
 
     def _loop_error(self, action: str, exc: Exception) -> None:
-        logger.warning("The %s step failed: %s", action, exc, extra={"action": action})
+        # A loop outlives any error: a driver error is an outage to wait out, and
+        # anything else is a bug to report in full, not a reason to stop working.
+        if isinstance(exc, PyMongoError):
+            logger.warning(
+                "The %s step failed: %s", action, exc, extra={"action": action}
+            )
+        else:
+            logger.exception(
+                "The %s step failed unexpectedly", action, extra={"action": action}
+            )
+
         self.events.emit(LoopFailed(action, exc))
 
     # Handlers

@@ -18,10 +18,11 @@ MakeMonque = Callable[..., Monque]
 
 
 class BreaksAfterOneChange:
-    """A change stream that raises a network error once it delivered one change."""
+    """A change stream that raises `error` once it delivered one change."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, error: Exception) -> None:
         self.stream = stream
+        self.error = error
         self.delivered = 0
         self.token_of_first: Mapping[str, Any] | None = None
 
@@ -47,7 +48,7 @@ class BreaksAfterOneChange:
     async def _changes(self) -> AsyncIterator[Any]:
         async for change in self.stream:
             if self.delivered == 1:
-                raise AutoReconnect("connection reset by the test")
+                raise self.error
 
             self.delivered += 1
             self.token_of_first = self.stream.resume_token
@@ -61,8 +62,9 @@ class FlakyCollection:
     while no stream is open.
     """
 
-    def __init__(self, collection: Any) -> None:
+    def __init__(self, collection: Any, error: Exception) -> None:
         self.collection = collection
+        self.error = error
         self.resume_afters: list[Mapping[str, Any] | None] = []
         self.first: BreaksAfterOneChange | None = None
         self.reopening = anyio.Event()
@@ -79,14 +81,23 @@ class FlakyCollection:
 
         stream = await self.collection.watch(pipeline, **options)
         if self.first is None:
-            self.first = BreaksAfterOneChange(stream)
+            self.first = BreaksAfterOneChange(stream, self.error)
             return self.first
 
         return stream
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        AutoReconnect("connection reset by the test"),
+        # Not a driver error: the watcher reports it and goes on all the same.
+        RuntimeError("a bug in the stream"),
+    ],
+    ids=["driver_error", "unexpected_error"],
+)
 async def test_stream_resumes_from_its_token_after_an_error(
-    make_monque: MakeMonque,
+    make_monque: MakeMonque, error: Exception
 ) -> None:
     started: dict[str, anyio.Event] = {}
 
@@ -96,7 +107,7 @@ async def test_stream_resumes_from_its_token_after_an_error(
     # Polls once a minute: only the change stream can start the jobs sooner.
     worker = make_monque(poll_interval=60.0)
     worker.register("report", handle)
-    flaky = FlakyCollection(worker._watcher.collection)
+    flaky = FlakyCollection(worker._watcher.collection, error)
     worker._watcher.collection = flaky  # type: ignore[assignment]
     connected = anyio.Event()
     worker.on(ChangeStreamConnected, lambda event: connected.set())
