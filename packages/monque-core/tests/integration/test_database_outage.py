@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from monque import Job, JobCompleted, LoopFailed, Monque, StaleJobsRecovered
+from monque_testing import until
 from testserver import ServerFactory, TestServer
 
 pytestmark = pytest.mark.anyio
@@ -42,16 +43,6 @@ async def outage_db(disk_server: TestServer) -> AsyncIterator[Database]:
         yield client["outage"]
     finally:
         await client.close()
-
-
-async def until(check: Callable[[], Awaitable[bool]]) -> None:
-    """Poll until `check` holds, for at most 30 seconds."""
-    with anyio.fail_after(30):
-        while True:
-            if await check():
-                return
-
-            await anyio.sleep(0.05)
 
 
 async def test_processing_survives_a_server_restart(

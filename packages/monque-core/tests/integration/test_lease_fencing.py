@@ -11,7 +11,6 @@ from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from monque import (
-    Event,
     Job,
     JobCompleted,
     JobFailed,
@@ -19,23 +18,12 @@ from monque import (
     Monque,
     StaleJobsRecovered,
 )
+from monque_testing import on_event, record
 
 pytestmark = pytest.mark.anyio
 
 MakeMonque = Callable[..., Monque]
 Database = AsyncDatabase[dict[str, Any]]
-
-
-def record(monque: Monque) -> list[Event]:
-    seen: list[Event] = []
-    monque.on(Event, seen.append)
-    return seen
-
-
-def on_event(monque: Monque, event_type: type[Event]) -> anyio.Event:
-    seen = anyio.Event()
-    monque.on(event_type, lambda event: seen.set())
-    return seen
 
 
 @pytest.mark.parametrize("outcome", ["complete", "fail"])

@@ -12,7 +12,6 @@ from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from monque import (
-    Event,
     Job,
     JobCompleted,
     JobFailed,
@@ -20,6 +19,7 @@ from monque import (
     JobStatus,
     Monque,
 )
+from monque_testing import on_event, record
 
 pytestmark = pytest.mark.anyio
 
@@ -43,18 +43,6 @@ class BlockingHandler:
             await anyio.sleep_forever()
         finally:
             self.stopped.set()
-
-
-def record(monque: Monque) -> list[Event]:
-    seen: list[Event] = []
-    monque.on(Event, seen.append)
-    return seen
-
-
-def on_event(monque: Monque, event_type: type[Event]) -> anyio.Event:
-    seen = anyio.Event()
-    monque.on(event_type, lambda event: seen.set())
-    return seen
 
 
 async def raw(database: Database, job: Job) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import sys
 import textwrap
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from anyio.abc import Process
 from pymongo.asynchronous.database import AsyncDatabase
 
 from monque import Job, JobCompleted, JobStatus, Monque, StaleJobsRecovered
+from monque_testing import until
 
 pytestmark = pytest.mark.anyio
 
@@ -127,16 +128,6 @@ async def worker_process(
             await process.wait()
 
         await process.aclose()
-
-
-async def until(check: Callable[[], Awaitable[bool]]) -> None:
-    """Poll the database until `check` holds, for at most 30 seconds."""
-    with anyio.fail_after(30):
-        while True:
-            if await check():
-                return
-
-            await anyio.sleep(0.05)
 
 
 def rescuer_options() -> dict[str, Any]:
