@@ -319,11 +319,16 @@ async def _wait_for_stop(monque: Monque, signals: AsyncIterator[int]) -> str | N
 async def _stop(session: _Session, signals: AsyncIterator[int]) -> bool:
     """Stop gracefully; return false if a second signal cut the stop short."""
     error: Exception | None = None
+    # Set by the signal itself: whether the cancellation surfaces as caught
+    # depends on how the event loop delivers it, which differs across Pythons.
+    forced = False
     with anyio.CancelScope() as force:
         async with anyio.create_task_group() as watcher:
 
             async def force_on_signal() -> None:
+                nonlocal forced
                 async for _ in signals:
+                    forced = True
                     force.cancel()
 
             watcher.start_soon(force_on_signal)
@@ -339,7 +344,7 @@ async def _stop(session: _Session, signals: AsyncIterator[int]) -> bool:
             f"stopping the worker failed: {type(error).__name__}: {error}"
         ) from error
 
-    return not force.cancelled_caught
+    return not forced
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

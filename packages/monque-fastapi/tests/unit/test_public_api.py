@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import typing
 
 import monque_fastapi
 
@@ -38,6 +39,11 @@ def test_every_public_name_is_exported() -> None:
 def test_public_classes_and_functions_are_documented() -> None:
     for name in monque_fastapi.__all__:
         obj = getattr(monque_fastapi, name)
+        # Type aliases such as AppLifespan carry no docstring of their own (and
+        # pass for classes on Python 3.10); the API reference documents them.
+        if typing.get_origin(obj) is not None:
+            continue
+
         if inspect.isclass(obj) or inspect.isfunction(obj):
             assert inspect.getdoc(obj), name
 
