@@ -36,6 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 from testserver import TestServer
 
 Document = dict[str, Any]
+Configuration = tuple[str, int, int]
+"""A processing run: claim mode, worker concurrency, number of instances."""
+CONFIGURATIONS: list[Configuration] = [
+    (mode, concurrency, instances)
+    for mode in ("single", "batch")
+    for instances in (1, 3)
+    for concurrency in (1, 10, 50)
+]
 # Commands a client sends for itself rather than for the application.
 _HOUSEKEEPING = {"hello", "ismaster", "isMaster", "ping", "endSessions", "buildInfo"}
 
@@ -257,10 +265,12 @@ async def claim_plan(db: AsyncDatabase[Document]) -> dict[str, Any]:
 def print_table(results: Results) -> None:
     print(f"\nmonque benchmark on {results.server}, Python {results.python}\n")
     enqueue = results.enqueue
-    print(
-        f"enqueue:   single {enqueue['single_per_s']:8.1f} jobs/s   "
-        f"batch {enqueue['batch_per_s']:8.1f} jobs/s"
-    )
+    if enqueue:
+        print(
+            f"enqueue:   single {enqueue['single_per_s']:8.1f} jobs/s   "
+            f"batch {enqueue['batch_per_s']:8.1f} jobs/s"
+        )
+
     print("\nprocessing (no-op jobs):")
     header = ("mode", "conc", "inst", "jobs", "jobs/s", "cmds/job")
     print("  {:6} {:>5} {:>5} {:>6} {:>9} {:>9}".format(*header))
@@ -271,14 +281,17 @@ def print_table(results: Results) -> None:
             f"{row['commands_per_job']:>9.3f}"
         )
 
-    print("\nenqueue-to-start latency:")
+    if results.latency:
+        print("\nenqueue-to-start latency:")
+
     for row in results.latency:
         print(
             f"  {row['wakeup']:30} p50 {row['p50_ms']:8.1f} ms   "
             f"p99 {row['p99_ms']:8.1f} ms"
         )
 
-    print(f"\nclaim query plan: {results.claim_plan}")
+    if results.claim_plan:
+        print(f"\nclaim query plan: {results.claim_plan}")
 
 
 async def run(args: argparse.Namespace) -> Results:
@@ -294,34 +307,47 @@ async def run(args: argparse.Namespace) -> Results:
             started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         )
         try:
-            results.enqueue = await measure_enqueue(db, args.enqueue_jobs)
-            for batch_claims in (False, True):
-                for instances in (1, 3):
-                    for concurrency in (1, 10, 50):
-                        results.processing.append(
-                            await measure_processing(
-                                db,
-                                counter,
-                                jobs=args.jobs,
-                                concurrency=concurrency,
-                                instances=instances,
-                                batch_claims=batch_claims,
-                            )
-                        )
+            if args.only is None:
+                results.enqueue = await measure_enqueue(db, args.enqueue_jobs)
 
-            for change_streams in (True, False):
-                results.latency.append(
-                    await measure_latency(
-                        db, change_streams=change_streams, samples=args.samples
+            for mode, concurrency, instances in args.only or CONFIGURATIONS:
+                results.processing.append(
+                    await measure_processing(
+                        db,
+                        counter,
+                        jobs=args.jobs,
+                        concurrency=concurrency,
+                        instances=instances,
+                        batch_claims=mode == "batch",
                     )
                 )
 
-            results.claim_plan = await claim_plan(db)
+            if args.only is None:
+                for change_streams in (True, False):
+                    results.latency.append(
+                        await measure_latency(
+                            db, change_streams=change_streams, samples=args.samples
+                        )
+                    )
+
+                results.claim_plan = await claim_plan(db)
         finally:
             await client.drop_database(db.name)
             await client.close()
 
     return results
+
+
+def configuration(text: str) -> Configuration:
+    """Parse ``MODE:CONCURRENCYxINSTANCES``, as in ``batch:10x3``."""
+    mode, _, sizes = text.partition(":")
+    concurrency, _, instances = sizes.partition("x")
+    if mode not in ("single", "batch") or not (
+        concurrency.isdigit() and instances.isdigit()
+    ):
+        raise argparse.ArgumentTypeError(f"expected e.g. batch:10x3, not {text!r}")
+
+    return mode, int(concurrency), int(instances)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -331,6 +357,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=40, help="latency samples")
     parser.add_argument(
         "--output", type=Path, default=Path(__file__).with_name("results.json")
+    )
+    parser.add_argument(
+        "--only",
+        type=configuration,
+        action="append",
+        metavar="MODE:CxI",
+        help=(
+            "run only this processing configuration (e.g. batch:10x3; repeatable), "
+            "and skip the enqueue, latency and plan measurements"
+        ),
     )
     args = parser.parse_args(argv)
 
@@ -343,8 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     print("\nbatch / single (jobs/s, commands/job):")
     for row in results.processing:
-        if row["mode"] == "batch":
-            base = single[(row["concurrency"], row["instances"])]
+        base = single.get((row["concurrency"], row["instances"]))
+        if row["mode"] == "batch" and base is not None:
             print(
                 f"  conc {row['concurrency']:>3} x {row['instances']}: "
                 f"{row['jobs_per_s'] / base['jobs_per_s']:5.2f}x faster, "

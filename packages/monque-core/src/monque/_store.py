@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
@@ -16,7 +16,14 @@ from pymongo.errors import DuplicateKeyError
 
 from ._job import Job, JobStatus
 
-__all__ = ["CLAIM_INDEX", "CLAIM_SORT", "FINISHED_CLAIM", "JobStore", "utcnow"]
+__all__ = [
+    "CLAIM_INDEX",
+    "CLAIM_SORT",
+    "FINISHED_CLAIM",
+    "Claim",
+    "JobStore",
+    "utcnow",
+]
 
 Document = dict[str, Any]
 
@@ -30,6 +37,12 @@ CLAIM_SORT = [("priority", DESCENDING), ("nextRunAt", ASCENDING), ("_id", ASCEND
 # A batch claim that loses candidates to a competing instance tries again for
 # the rest at most this often in all.
 _CLAIM_ROUNDS = 3
+# How many times the jobs it wants a claim reads while competitors take the
+# same candidates, so that a lost round can go on without a read of its own.
+_SPARE_READ = 2
+# A claim that loses candidates makes the claims of its job name read spares
+# until this many of them in a row have lost nothing.
+_CONTENDED_CLAIMS = 10
 FINISHED_CLAIM = "lastClaimToken"
 """The field an outcome write stamps with the claim token it finished."""
 
@@ -40,6 +53,14 @@ _LEASE_FIELDS = {
     "lastHeartbeat": "",
     "heartbeatInterval": "",
 }
+
+
+class Claim(NamedTuple):
+    """The jobs one claim obtained, and whether it found the queue drained."""
+
+    jobs: list[Job]
+    drained: bool
+    """Fewer jobs than wanted were due: not only taken by competitors."""
 
 
 def utcnow() -> dt.datetime:
@@ -66,6 +87,9 @@ class JobStore:
         self.collection = collection
         self.instance_id = instance_id
         self._heartbeat_ms = int(heartbeat_interval * 1000)
+        # Job names whose claims lose candidates to competing instances, each
+        # with how many clean claims in a row it takes to stop reading spares.
+        self._contended: dict[str, int] = {}
 
     async def ensure_indexes(self) -> None:
         """Create the indexes behind every hot query; existing ones are kept."""
@@ -188,7 +212,7 @@ class JobStore:
             }
         }
 
-    async def claim(self, name: str, limit: int, *, batch: bool = True) -> list[Job]:
+    async def claim(self, name: str, limit: int, *, batch: bool = True) -> Claim:
         """Claim up to `limit` due jobs of `name`, in claim order.
 
         With `batch`, several jobs are claimed in two round trips whatever
@@ -198,50 +222,67 @@ class JobStore:
         competing instance took or changed some candidates in between does a
         third round trip read back what carries the token; the others are simply
         not returned, and up to two more rounds try for the jobs still wanted.
+        Once a claim of `name` has lost a race, claims read twice the jobs they
+        want, so that the round after a lost race tries the candidates behind
+        those a competitor took without reading again.
         Without `batch`, each job takes one find-and-modify.
         """
         if limit <= 0:
-            return []
+            return Claim([], drained=False)
 
         now = utcnow()
         due = self._due(name, now)
         if limit == 1 or not batch:
-            return await self._claim_each(due, limit, now)
+            each = await self._claim_each(due, limit, now)
+            return Claim(each, drained=len(each) < limit)
 
         jobs: list[Job] = []
+        spare: list[Document] = []
+        more = True
         for _ in range(_CLAIM_ROUNDS):
             wanted = limit - len(jobs)
-            claimed, backlog = await self._claim_batch(due, wanted, now)
-            jobs += claimed
-            if len(claimed) == wanted or not backlog:
+            if len(spare) < wanted and more:
+                read = wanted * (_SPARE_READ if name in self._contended else 1)
+                spare = [doc async for doc in self._candidates(due, read)]
+                more = len(spare) == read
+
+            candidates, spare = spare[:wanted], spare[wanted:]
+            if not candidates:
                 break
 
-        return jobs
+            claimed = await self._claim_candidates(due, candidates, now)
+            jobs += claimed
+            if len(claimed) < len(candidates):
+                self._contended[name] = _CONTENDED_CLAIMS
+            elif len(candidates) == limit and name in self._contended:
+                # A first round that lost nothing: the race may be over.
+                self._contended[name] -= 1
+                if not self._contended[name]:
+                    del self._contended[name]
 
-    async def _claim_batch(
-        self, due: Document, limit: int, now: dt.datetime
-    ) -> tuple[list[Job], bool]:
-        """Claim up to `limit` jobs; also say whether `limit` candidates were due."""
-        candidates = [doc async for doc in self._candidates(due, limit)]
-        if not candidates:
-            return [], False
+            if len(jobs) == limit or not (more or spare):
+                break
 
+        return Claim(jobs, drained=len(jobs) < limit and not (more or spare))
+
+    async def _claim_candidates(
+        self, due: Document, candidates: list[Document], now: dt.datetime
+    ) -> list[Job]:
+        """Claim those of `candidates` still due and unchanged since the read."""
         token = uuid.uuid4().hex
         update = self._claim_update(now, token)
         unchanged = [
             {"_id": doc["_id"], "updatedAt": doc.get("updatedAt")} for doc in candidates
         ]
         result = await self.collection.update_many({**due, "$or": unchanged}, update)
-        backlog = len(candidates) == limit
         if result.modified_count == len(candidates):
-            jobs = [Job.from_document(doc | update["$set"]) for doc in candidates]
-            return jobs, backlog
+            return [Job.from_document(doc | update["$set"]) for doc in candidates]
 
         if result.modified_count == 0:
-            return [], backlog
+            return []
 
         claimed = self.collection.find({"claimToken": token}, sort=CLAIM_SORT)
-        return [Job.from_document(doc) async for doc in claimed], backlog
+        return [Job.from_document(doc) async for doc in claimed]
 
     @staticmethod
     def _due(name: str, now: dt.datetime) -> Document:

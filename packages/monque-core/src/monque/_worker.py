@@ -82,6 +82,7 @@ class Worker:
         self._limiter = anyio.CapacityLimiter(spec.concurrency)
         self._wakeup = anyio.Event()
         self._queue_drained = False
+        self._outraced = False
         self._sleep_until: dt.datetime | None = None
 
     @property
@@ -144,6 +145,7 @@ class Worker:
         Returns:
             How many jobs were claimed.
         """
+        self._outraced = False
         wanted = self.free
         if wanted == 0:
             return 0
@@ -160,13 +162,17 @@ class Worker:
 
         jobs: list[Job] = []
         try:
-            jobs = await self.store.claim(
+            claim = await self.store.claim(
                 self.name, granted, batch=self.options.batch_claims
             )
+            jobs = claim.jobs
         finally:
             self.slots.release(granted - len(jobs))
 
-        self._queue_drained = len(jobs) < granted
+        # Jobs lost to competitors are not a drained queue: due jobs remain,
+        # and the next poll follows at once.
+        self._queue_drained = claim.drained
+        self._outraced = len(jobs) < granted and not claim.drained
         for job in jobs:
             key = _lease_key(job)
             self.running[key] = job
@@ -207,7 +213,7 @@ class Worker:
 
     async def _idle_time(self, claimed: int) -> float:
         """Seconds to wait before the next poll."""
-        if claimed and not self._queue_drained and self.free:
+        if (claimed or self._outraced) and not self._queue_drained and self.free:
             return 0.0
 
         wait = self.options.poll_interval

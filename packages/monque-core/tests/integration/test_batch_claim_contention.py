@@ -11,6 +11,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from monque import Job, JobCompleted, Monque
+from monque._store import Claim
 
 pytestmark = pytest.mark.anyio
 
@@ -45,10 +46,10 @@ async def test_competing_batch_claims_run_each_job_once_within_limits(
 
         async def claim(
             name: str, limit: int, *, batch: bool = True, store_claim: Any = store_claim
-        ) -> list[Job]:
-            jobs: list[Job] = await store_claim(name, limit, batch=batch)
-            claims.append((limit, len(jobs)))
-            return jobs
+        ) -> Claim:
+            claim: Claim = await store_claim(name, limit, batch=batch)
+            claims.append((limit, len(claim.jobs)))
+            return claim
 
         monque.store.claim = claim  # type: ignore[method-assign]
         for name in NAMES:

@@ -14,6 +14,7 @@ from monque._events import Event, EventBus
 from monque._handler import HandlerSpec
 from monque._options import MonqueOptions
 from monque._slots import InstanceSlots
+from monque._store import Claim
 from monque._worker import Worker
 
 pytestmark = pytest.mark.anyio
@@ -42,9 +43,9 @@ class BatchStore:
         self.jobs = [make_job(n, "batch") for n in range(count)]
         self.completed: list[str] = []
 
-    async def claim(self, name: str, limit: int, *, batch: bool = True) -> list[Job]:
+    async def claim(self, name: str, limit: int, *, batch: bool = True) -> Claim:
         jobs, self.jobs = self.jobs[:limit], self.jobs[limit:]
-        return jobs
+        return Claim(jobs, drained=len(jobs) < limit)
 
     def completion(self, job: Job, *, next_run_at: dt.datetime | None) -> Document:
         return {"$set": {"status": "completed"}}

@@ -12,6 +12,7 @@ from monque._events import EventBus
 from monque._handler import HandlerSpec
 from monque._options import MonqueOptions
 from monque._slots import InstanceSlots
+from monque._store import Claim
 from monque._worker import Worker
 
 pytestmark = pytest.mark.anyio
@@ -39,14 +40,19 @@ class FakeStore:
         self.available = available
         self.claims: list[int] = []
         self.issued = 0
+        self.due_lookups = 0
 
-    async def claim(self, name: str, limit: int, *, batch: bool = True) -> list[Job]:
+    async def claim(self, name: str, limit: int, *, batch: bool = True) -> Claim:
         self.claims.append(limit)
         count = min(limit, self.available)
         self.available -= count
         jobs = [make_job(self.issued + i, name) for i in range(count)]
         self.issued += count
-        return jobs
+        return Claim(jobs, drained=count < limit)
+
+    async def next_due(self, name: str) -> dt.datetime | None:
+        self.due_lookups += 1
+        return None
 
     def fence(self, job: Job) -> dict[str, Any]:
         return {"_id": job.id}
@@ -149,9 +155,7 @@ async def test_poll_returns_unused_slots_when_fewer_jobs_are_due() -> None:
 
 async def test_failed_claim_gives_back_its_reservation() -> None:
     class BrokenStore(FakeStore):
-        async def claim(
-            self, name: str, limit: int, *, batch: bool = True
-        ) -> list[Job]:
+        async def claim(self, name: str, limit: int, *, batch: bool = True) -> Claim:
             raise ConnectionError("database away")
 
     slots = InstanceSlots(capacity=2)
@@ -176,3 +180,36 @@ async def test_a_freed_slot_wakes_the_worker_that_was_refused() -> None:
 
     assert second._wakeup.is_set()
     assert slots.in_use == 0
+
+
+class OutracedStore(FakeStore):
+    """Loses every job of its first claim to a competing instance."""
+
+    async def claim(self, name: str, limit: int, *, batch: bool = True) -> Claim:
+        if not self.claims:
+            self.claims.append(limit)
+            return Claim([], drained=False)
+
+        return await super().claim(name, limit, batch=batch)
+
+
+async def test_jobs_lost_to_competitors_make_the_worker_poll_again_at_once() -> None:
+    store = OutracedStore()
+    worker = make_worker(store, InstanceSlots(capacity=None), concurrency=3)
+
+    claimed = await worker.poll(lambda job: None)
+
+    assert claimed == 0
+    assert await worker._idle_time(claimed) == 0.0
+    assert store.due_lookups == 0
+
+
+async def test_a_drained_queue_makes_the_worker_look_up_the_next_due_job() -> None:
+    store = FakeStore(available=0)
+    worker = make_worker(store, InstanceSlots(capacity=None), concurrency=3)
+
+    claimed = await worker.poll(lambda job: None)
+
+    assert claimed == 0
+    assert await worker._idle_time(claimed) == worker.options.poll_interval
+    assert store.due_lookups == 1
