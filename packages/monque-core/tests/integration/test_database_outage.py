@@ -45,8 +45,24 @@ async def outage_db(disk_server: TestServer) -> AsyncIterator[Database]:
         await client.close()
 
 
+@pytest.fixture
+async def observer_db(disk_server: TestServer) -> AsyncIterator[Database]:
+    # The test's own reads and writes wait for the server to come back, rather
+    # than failing in the moment between its restart and the client finding it.
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        disk_server.uri, serverSelectionTimeoutMS=30_000, tz_aware=True
+    )
+    try:
+        yield client["outage"]
+    finally:
+        await client.close()
+
+
 async def test_processing_survives_a_server_restart(
-    disk_server: TestServer, outage_db: Database, caplog: pytest.LogCaptureFixture
+    disk_server: TestServer,
+    outage_db: Database,
+    observer_db: Database,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="monque")
     monque = Monque(
@@ -97,7 +113,7 @@ async def test_processing_survives_a_server_restart(
         restarted_at = dt.datetime.now(dt.timezone.utc)
 
         async def heartbeat_renewed() -> bool:
-            doc = await outage_db["monque_jobs"].find_one(
+            doc = await observer_db["monque_jobs"].find_one(
                 {"_id": ObjectId(long_job.id)}
             )
             assert doc is not None
@@ -108,7 +124,7 @@ async def test_processing_survives_a_server_restart(
 
         # The sweep still runs: a job left by a vanished instance comes back.
         ghost = await monque.enqueue("mail", {"n": "ghost"})
-        await outage_db["monque_jobs"].update_one(
+        await observer_db["monque_jobs"].update_one(
             {"_id": ObjectId(ghost.id), "status": "pending"},
             {
                 "$set": {
@@ -129,7 +145,7 @@ async def test_processing_survives_a_server_restart(
         assert recovered.is_set()
         assert monque.is_healthy()
 
-    statuses = await outage_db["monque_jobs"].distinct("status")
+    statuses = await observer_db["monque_jobs"].distinct("status")
     assert statuses == ["completed"]
     assert set(runs) == everything
     actions = {getattr(record, "action", None) for record in caplog.records}
