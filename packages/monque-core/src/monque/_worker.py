@@ -36,6 +36,10 @@ __all__ = ["Worker"]
 
 logger = logging.getLogger("monque.worker")
 
+# Polls in a row that lose every due job to competitors before a worker stops
+# polling again at once and waits for its next wakeup or poll.
+_OUTRACED_POLLS = 5
+
 NextRun = Callable[[Job], "dt.datetime | None"]
 
 
@@ -83,6 +87,7 @@ class Worker:
         self._wakeup = anyio.Event()
         self._queue_drained = False
         self._outraced = False
+        self._outraced_polls = 0
         self._sleep_until: dt.datetime | None = None
 
     @property
@@ -173,6 +178,7 @@ class Worker:
         # and the next poll follows at once.
         self._queue_drained = claim.drained
         self._outraced = len(jobs) < granted and not claim.drained
+        self._outraced_polls = self._outraced_polls + 1 if self._outraced else 0
         for job in jobs:
             key = _lease_key(job)
             self.running[key] = job
@@ -213,7 +219,10 @@ class Worker:
 
     async def _idle_time(self, claimed: int) -> float:
         """Seconds to wait before the next poll."""
-        if (claimed or self._outraced) and not self._queue_drained and self.free:
+        # Polls outraced again and again wait as usual, so that a claim that
+        # can never win (a job changed under every read) does not spin.
+        outraced = self._outraced and self._outraced_polls <= _OUTRACED_POLLS
+        if (claimed or outraced) and not self._queue_drained and self.free:
             return 0.0
 
         wait = self.options.poll_interval

@@ -204,6 +204,27 @@ async def test_jobs_lost_to_competitors_make_the_worker_poll_again_at_once() -> 
     assert store.due_lookups == 0
 
 
+class AlwaysOutracedStore(FakeStore):
+    """Loses every job of every claim, as if each one changed under every read."""
+
+    async def claim(self, name: str, limit: int, *, batch: bool = True) -> Claim:
+        self.claims.append(limit)
+        return Claim([], drained=False)
+
+
+async def test_a_worker_outraced_again_and_again_stops_polling_at_once() -> None:
+    store = AlwaysOutracedStore()
+    worker = make_worker(store, InstanceSlots(capacity=None), concurrency=3)
+
+    waits = []
+    for _ in range(8):
+        claimed = await worker.poll(lambda job: None)
+        waits.append(await worker._idle_time(claimed))
+
+    assert waits[:5] == [0.0] * 5
+    assert waits[5:] == [worker.options.poll_interval] * 3
+
+
 async def test_a_drained_queue_makes_the_worker_look_up_the_next_due_job() -> None:
     store = FakeStore(available=0)
     worker = make_worker(store, InstanceSlots(capacity=None), concurrency=3)
