@@ -25,23 +25,10 @@ _UNPROCESSABLE = 422
 class JobModel(BaseModel):
     """A job as the management routes return it.
 
-    Attributes:
-        id: The job's id.
-        name: The job name.
-        data: The stored payload, as relaxed MongoDB Extended JSON: plain JSON
-            values stay as they are, and BSON types such as `ObjectId` or
-            dates become `{"$oid": ...}` or `{"$date": ...}`.
-        status: Where the job is in its life cycle.
-        next_run_at: When the job is (or was) due.
-        created_at: When the job was enqueued.
-        updated_at: When the job document last changed.
-        fail_count: How many attempts have failed so far.
-        fail_reason: The error of the last failed attempt, if any.
-        priority: Higher runs first among due jobs.
-        unique_key: The deduplication key, if any.
-        claimed_by: The instance that holds the job while it is processing.
-        repeat_interval: The cron expression of a recurring job.
-        timezone: The timezone of a recurring job's cron expression.
+    The fields are those of `monque.Job` of the same names. `data` is the
+    stored payload as relaxed MongoDB Extended JSON: plain JSON values stay as
+    they are, and BSON types such as `ObjectId` or dates become
+    `{"$oid": ...}` or `{"$date": ...}`.
     """
 
     id: str
