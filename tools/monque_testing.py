@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
+from bson import ObjectId
+from pymongo.asynchronous.database import AsyncDatabase
 
-from monque import Event, Monque
+from monque import Event, Job, Monque
 
-__all__ = ["on_event", "record", "until"]
+__all__ = ["on_event", "raw", "record", "until"]
 
 
 async def until(check: Callable[[], Awaitable[bool]]) -> None:
@@ -37,3 +40,10 @@ def on_event(monque: Monque, event_type: type[Event]) -> anyio.Event:
     seen = anyio.Event()
     monque.on(event_type, lambda event: seen.set())
     return seen
+
+
+async def raw(database: AsyncDatabase[dict[str, Any]], job: Job) -> dict[str, Any]:
+    """Return the stored document of `job` in the default jobs collection."""
+    doc = await database["monque_jobs"].find_one({"_id": ObjectId(job.id)})
+    assert doc is not None
+    return doc

@@ -8,7 +8,6 @@ from typing import Any
 
 import anyio
 import pytest
-from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from monque import (
@@ -19,7 +18,7 @@ from monque import (
     JobStatus,
     Monque,
 )
-from monque_testing import on_event, record
+from monque_testing import on_event, raw, record
 
 pytestmark = pytest.mark.anyio
 
@@ -43,12 +42,6 @@ class BlockingHandler:
             await anyio.sleep_forever()
         finally:
             self.stopped.set()
-
-
-async def raw(database: Database, job: Job) -> dict[str, Any]:
-    doc = await database["monque_jobs"].find_one({"_id": ObjectId(job.id)})
-    assert doc is not None
-    return doc
 
 
 async def test_cancelling_on_the_owner_stops_the_handler_at_once(

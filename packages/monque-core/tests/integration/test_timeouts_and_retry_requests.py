@@ -8,7 +8,6 @@ from typing import Any
 
 import anyio
 import pytest
-from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from monque import (
@@ -20,17 +19,12 @@ from monque import (
     NonRetryableError,
     RetryAfter,
 )
+from monque_testing import raw
 
 pytestmark = pytest.mark.anyio
 
 MakeMonque = Callable[..., Monque]
 Database = AsyncDatabase[dict[str, Any]]
-
-
-async def raw(database: Database, job: Job) -> dict[str, Any]:
-    doc = await database["monque_jobs"].find_one({"_id": ObjectId(job.id)})
-    assert doc is not None
-    return doc
 
 
 async def test_an_overrunning_handler_is_cancelled_and_retried_with_backoff(
